@@ -1,0 +1,43 @@
+# Every target builds .venv itself on first use, from requirements.lock.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+SUBMISSION ?= examples/example_submission.ipynb
+OUT ?= results
+PYTEST_ARGS ?=
+
+.PHONY: grade expected test test-fast data train clean
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+## grade SUBMISSION (a notebook, several, or a folder of them) into OUT/results.json
+grade: $(STAMP)
+	$(PY) -m grader grade $(SUBMISSION) --out $(OUT)
+
+## regenerate grader/expected/ from solution/
+expected: $(STAMP)
+	$(PY) -m grader expected
+
+## the whole test suite, slow tests included (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## the quick tests only
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## write a synthetic SIGNS set into data/signs/ unless the real files are there
+data: $(STAMP)
+	$(PY) -m signs.make_data data/signs
+
+## train the reference model on data/signs/
+train: $(STAMP) data
+	$(PY) -m solution.train --data data/signs
+
+clean:
+	rm -rf $(VENV) results runs .pytest_cache

@@ -1,0 +1,221 @@
+"""The four aspects, judged in the trusted process from validated measurements.
+
+Pure functions: (expected, submitted) measurements in, Check results out.
+"""
+
+import numpy as np
+
+from grader.matching import NAMED_KINDS, describe, match_layers
+from grader.measurement import MODES
+from grader.results import CaseOutcome, Check
+from grader.spec import ASPECTS, RTOL
+
+MAX_MESSAGES = 6
+
+
+def _fmt(value):
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _shape_text(shape):
+    return _fmt(tuple(shape))
+
+
+def config_differences(ref, sub):
+    """'expected strides (1, 1), found (2, 2)' for each hyperparameter that differs."""
+    out = []
+    for key, want in ref.config.items():
+        got = sub.config.get(key)
+        if got != want:
+            out.append(f"expected {key} {_fmt(want)}, found {_fmt(got)}")
+    return out
+
+
+def _capped(messages):
+    messages = list(messages)
+    if len(messages) > MAX_MESSAGES:
+        extra = len(messages) - MAX_MESSAGES
+        messages = messages[:MAX_MESSAGES] + [f"... and {extra} more"]
+    return tuple(messages)
+
+
+def _article(word):
+    return "an" if word[:1].upper() in "AEIOU" else "a"
+
+
+def _kind_label(kind):
+    return {"conv2d": "Conv2D", "batchnorm": "BatchNormalization", "dense": "Dense",
+            "avgpool": "AveragePooling2D"}.get(kind, kind)
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def _name_hint(expected, found):
+    if expected.endswith("1") and found == expected[:-1] + "l":
+        return " (the shortcut's suffix is the digit one, '1', not the letter 'l': the assignment text's 'l' is a typo)"
+    return ""
+
+
+def check_names(ref, sub, pairs):
+    msgs = []
+    subs = sub.layers
+    for r in ref.layers:
+        if r.kind not in NAMED_KINDS:
+            continue
+        s = subs[pairs[r.index]] if r.index in pairs else None
+        if s is None:
+            label = _kind_label(r.kind)
+            why = " (the model failed before building it)" if sub.error else ""
+            msgs.append(f"{r.name}: expected {_article(label)} {label} layer named '{r.name}', found none{why}")
+        elif s.name != r.name:
+            msgs.append(f"{r.name}: expected the {_kind_label(r.kind)} layer here to be named '{r.name}', "
+                        f"found '{s.name}'{_name_hint(r.name, s.name)}")
+        elif s.kind != r.kind:
+            label = _kind_label(r.kind)
+            msgs.append(f"{r.name}: expected {_article(label)} {label} layer, found {s.class_name}")
+    matched = set(pairs.values())
+    for s in subs:
+        if s.kind in NAMED_KINDS and s.index not in matched:
+            msgs.append(f"{s.name}: unexpected {_kind_label(s.kind)} layer (the reference has no such layer)")
+    return msgs
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def check_shapes(ref, sub, pairs):
+    """Output shapes of matched layers. Only the first layer of each chain of differences is
+    reported: the layers after it differ because of it."""
+    msgs = []
+    if sub.error:
+        msgs.append(f"the model could not be built: {sub.error}")
+    elif tuple(sub.output_shape) != tuple(ref.output_shape):
+        msgs.append(f"output: expected shape {_shape_text(ref.output_shape)}, found {_shape_text(sub.output_shape)}")
+    wrong, consequences = set(), 0
+    for r in ref.layers:
+        if r.kind == "input" or r.index not in pairs:
+            continue
+        s = sub.layers[pairs[r.index]]
+        if s.output_shape == r.output_shape:
+            continue
+        wrong.add(r.index)
+        if any(p in wrong for p in r.parents):
+            consequences += 1
+            continue
+        detail = [f"expected output shape {_shape_text(r.output_shape)}, found {_shape_text(s.output_shape)}"]
+        msgs.append(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)))
+    if consequences:
+        msgs.append(f"{consequences} later layer(s) have other shapes as a consequence")
+    return msgs
+
+
+# ----------------------------------------------------------------------------- params
+
+
+def _count_text(trainable, frozen):
+    return f"{trainable + frozen:,} parameters ({frozen:,} non-trainable)"
+
+
+def check_params(ref, sub, pairs):
+    msgs = []
+    if not sub.error and (sub.trainable_params, sub.non_trainable_params) != (ref.trainable_params, ref.non_trainable_params):
+        msgs.append(f"model: expected {_count_text(ref.trainable_params, ref.non_trainable_params)}, "
+                    f"found {_count_text(sub.trainable_params, sub.non_trainable_params)}")
+    for r in ref.layers:
+        if r.params == 0 and r.index in pairs and sub.layers[pairs[r.index]].params == 0:
+            continue
+        if r.index not in pairs:
+            if r.params:
+                msgs.append(f"{describe(r, ref.layers)}: expected {_count_text(r.trainable_params, r.non_trainable_params)}, found no such layer")
+            continue
+        s = sub.layers[pairs[r.index]]
+        if (s.trainable_params, s.non_trainable_params) != (r.trainable_params, r.non_trainable_params):
+            detail = [f"expected {_count_text(r.trainable_params, r.non_trainable_params)}, "
+                      f"found {_count_text(s.trainable_params, s.non_trainable_params)}"]
+            msgs.append(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)))
+    return msgs
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def tolerance(expected):
+    """Absolute tolerance scaled to the reference values' magnitude."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return RTOL * max(scale, 1e-2)
+
+
+def arrays_agree(expected, found):
+    if expected.shape != found.shape:
+        return False
+    if not np.all(np.isfinite(found)):
+        return False
+    return bool(np.max(np.abs(expected - found), initial=0.0) <= tolerance(expected))
+
+
+def _diverges(fp_ref, fp_sub):
+    return not (arrays_agree(fp_ref.channel, fp_sub.channel) and arrays_agree(fp_ref.spatial, fp_sub.spatial))
+
+
+def check_activations(ref, sub, pairs):
+    if sub.error:
+        return [f"could not be run: {sub.error}"]
+    msgs = []
+    for mode in MODES:
+        want, got = ref.activations[mode], sub.activations[mode]
+        first = None
+        for r in ref.layers:
+            if r.index in pairs and r.index in want.layers:
+                fp = got.layers.get(pairs[r.index])
+                if fp is None or _diverges(want.layers[r.index], fp):
+                    first = r
+                    break
+        output_ok = arrays_agree(want.output, got.output)
+        if output_ok and first is None:
+            continue
+        if want.output.shape != got.output.shape:
+            head = f"{mode} mode: expected output of shape {_shape_text(want.output.shape)}, found {_shape_text(got.output.shape)}"
+        elif not output_ok:
+            diff = float(np.nanmax(np.abs(want.output - got.output))) if np.all(np.isfinite(got.output)) else float("nan")
+            head = f"{mode} mode: output differs from the reference (largest difference {diff:.4g}, tolerance {tolerance(want.output):.2g})"
+        else:
+            head = f"{mode} mode: output matches, but an intermediate layer does not"
+        if first is not None:
+            head += f"; first layer that differs: {describe(first, ref.layers)}"
+        else:
+            missing = [describe(r, ref.layers) for r in ref.layers if r.index not in pairs and r.kind != "input"]
+            extra_idx = set(range(len(sub.layers))) - set(pairs.values())
+            extra = [describe(s, sub.layers) for s in sub.layers if s.index in extra_idx and s.kind != "input"]
+            if missing:
+                head += "; no layer found for: " + ", ".join(missing[:3])
+            if extra:
+                head += "; layers the reference does not have: " + ", ".join(extra[:3])
+        msgs.append(head)
+    return msgs
+
+
+ASPECT_CHECKS = {"names": check_names, "shapes": check_shapes, "params": check_params, "activations": check_activations}
+
+
+def judge_function(expected, submitted, points):
+    """All four aspects of one function: expected and submitted FunctionMeasurements in, Checks out."""
+    if submitted is None or submitted.missing or not submitted.cases:
+        note = (submitted.missing if submitted is not None and submitted.missing else
+                f"{expected.function} could not be measured")
+        return tuple(Check(expected.function, a, points[a], (), note) for a in ASPECTS)
+    by_case = {c.case: c for c in submitted.cases}
+    outcomes = {a: [] for a in ASPECTS}
+    for ref in expected.cases:
+        sub = by_case.get(ref.case)
+        if sub is None:
+            for a in ASPECTS:
+                outcomes[a].append(CaseOutcome(ref.case, False, (f"{ref.call} was not measured",)))
+            continue
+        pairs = match_layers(ref.layers, sub.layers)
+        for a in ASPECTS:
+            msgs = ASPECT_CHECKS[a](ref, sub, pairs)
+            outcomes[a].append(CaseOutcome(ref.case, not msgs, _capped(msgs)))
+    return tuple(Check(expected.function, a, points[a], tuple(outcomes[a])) for a in ASPECTS)

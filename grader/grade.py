@@ -1,0 +1,70 @@
+"""Grade one submission: read, extract, execute in a kernel, validate, judge.
+
+Data flows one way: notebook -> definitions -> grading notebook -> kernel outputs
+-> validated measurements -> checks -> GradeResult. Only `grade_notebook`'s
+reading and the kernel run touch the outside world.
+"""
+
+import time
+from pathlib import Path
+
+from grader import grading_notebook
+from grader.checks import judge_function
+from grader.errors import InvalidMeasurement, SubmissionError
+from grader.kernel import KernelOptions, run_notebook
+from grader.measurement import FunctionMeasurement, from_wire
+from grader.probe import WIRE_MIMETYPE
+from grader.results import Check, GradeResult
+from grader.spec import ASPECTS, CASES, FUNCTIONS, POINTS
+from grader.submission import extract_definitions, read_notebook
+
+PROBE_SOURCE = Path(__file__).with_name("probe.py")
+BLOCKS_SOURCE = Path(__file__).parent.parent / "solution" / "blocks.py"
+
+
+def measurement_from_outputs(function, outputs):
+    """The function's measurement from its cell's outputs, or why there is none. Never trusts, always validates."""
+    payloads = [o for o in outputs if o.get("output_type") == "display_data" and WIRE_MIMETYPE in o.get("data", {})]
+    if payloads:
+        try:
+            return from_wire(payloads[-1]["data"][WIRE_MIMETYPE], function)
+        except InvalidMeasurement as exc:
+            return FunctionMeasurement(function, missing=f"{function}: the measurement was rejected ({exc})")
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    if errors:
+        e = errors[-1]
+        return FunctionMeasurement(function, missing=f"measuring {function} failed: {e.get('ename')}: {e.get('evalue')}")
+    return FunctionMeasurement(function, missing=f"measuring {function} produced no result")
+
+
+def failed_result(name, error, seconds=0.0):
+    """Grading could not happen at all: every check scores 0 and says why."""
+    checks = tuple(Check(f, a, POINTS[f][a], (), error) for f in FUNCTIONS for a in ASPECTS)
+    return GradeResult(name, checks, (), error, seconds)
+
+
+def judge(name, expected, measured, notes=(), seconds=0.0):
+    """Pure: expected and measured FunctionMeasurements in, the GradeResult out."""
+    checks = []
+    for f in FUNCTIONS:
+        checks.extend(judge_function(expected[f], measured.get(f), POINTS[f]))
+    return GradeResult(name, tuple(checks), tuple(notes), "", seconds)
+
+
+def grade_notebook(path, expected, options=KernelOptions()):
+    """Grade the notebook at `path` against the expected measurements."""
+    start = time.monotonic()
+    path = Path(path)
+    try:
+        nb = read_notebook(path)
+    except SubmissionError as exc:
+        return failed_result(path.name, str(exc), time.monotonic() - start)
+    extraction = extract_definitions(nb)
+    notebook = grading_notebook.build(
+        extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS}
+    )
+    measured = {}
+    for run in run_notebook(notebook, options):
+        measured[run.function] = (FunctionMeasurement(run.function, missing=run.failure) if run.failure
+                                  else measurement_from_outputs(run.function, run.outputs))
+    return judge(path.name, expected, measured, extraction.notes, time.monotonic() - start)

@@ -1,0 +1,64 @@
+"""Build the notebook the kernel runs: the student's definitions, then one measuring cell per function.
+
+Pure: sources in, an nbformat notebook out. Each cell carries metadata saying
+what it is, so the executed notebook can be read back without guessing.
+"""
+
+import json
+
+import nbformat
+
+PROBE_NAME = "_resnet_grader_probe"
+
+SETUP = """\
+import os as _os, warnings as _warnings
+_warnings.filterwarnings("ignore")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+"""
+
+LOAD_PROBE = """\
+import types as _types
+{name} = _types.ModuleType("{name}")
+exec(compile({source!r}, "<grader probe>", "exec"), {name}.__dict__)
+del _types
+"""
+
+LOAD_BLOCKS = """\
+_resnet_grader_blocks = {{}}
+exec(compile({source!r}, "<reference blocks>", "exec"), _resnet_grader_blocks)
+"""
+
+MEASURE = """\
+{name}.emit({name}.measure_function(
+    {function!r}, globals().get({function!r}), __import__("json").loads({cases!r}), blocks={blocks}))
+"""
+
+
+def _cell(source, role, **meta):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["resnet_grader"] = {"role": role, **meta}
+    return cell
+
+
+def build(definitions, probe_source, blocks_source, cases):
+    """The grading notebook.
+
+    Args:
+        definitions: (cell number, source) pairs from the submission, in order.
+        probe_source: text of grader/probe.py.
+        blocks_source: text of the correct blocks, used only while ResNet50 is measured.
+        cases: {function: [case dicts]} in grading order.
+    """
+    cells = [_cell(SETUP, "setup")]
+    cells += [_cell(src, "student", cell_number=n) for n, src in definitions]
+    cells.append(_cell(LOAD_PROBE.format(name=PROBE_NAME, source=probe_source), "probe"))
+    for function, function_cases in cases.items():
+        blocks = "None"
+        if function == "ResNet50":
+            cells.append(_cell(LOAD_BLOCKS.format(source=blocks_source), "blocks"))
+            blocks = ("{k: _resnet_grader_blocks[k] for k in ('identity_block', 'convolutional_block')}")
+        source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)), blocks=blocks)
+        cells.append(_cell(source, "measure", function=function))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "resnet-grader", "display_name": "ResNet grader", "language": "python"}
+    return nb

@@ -1,0 +1,69 @@
+"""Reporters: a GradeResult in, text or Gradescope JSON out. Pure: the CLI does the writing."""
+
+from grader.spec import ASPECTS, FUNCTIONS
+
+
+def _test_output(check):
+    if check.passed:
+        return f"All {len(check.outcomes)} cases pass." if check.outcomes else ""
+    lines = list(check.messages)
+    if check.outcomes:
+        lines.insert(0, f"{check.passed_cases} of {len(check.outcomes)} cases pass.")
+    return "\n".join(lines)
+
+
+def gradescope(result, visibility="visible"):
+    """Gradescope's results.json schema: score, output and one test per function and aspect."""
+    summary = [f"Score: {result.score:g} / {result.max_score:g}"]
+    if result.error:
+        summary.append(f"Grading failed: {result.error}")
+    summary.extend(result.notes)
+    return {
+        "score": result.score,
+        "output": "\n".join(summary),
+        "visibility": visibility,
+        "execution_time": round(result.seconds, 2),
+        "tests": [
+            {
+                "name": f"{c.function}: {c.aspect}",
+                "score": c.score,
+                "max_score": c.max_score,
+                "output": _test_output(c),
+                "visibility": visibility,
+                "extra_data": {"function": c.function, "aspect": c.aspect},
+            }
+            for c in result.checks
+        ],
+    }
+
+
+def terminal(result):
+    """A table of functions by aspects, then every failed check's feedback."""
+    width = max(len(f) for f in FUNCTIONS) + 2
+    header = "function".ljust(width) + "".join(a.rjust(13) for a in ASPECTS) + "total".rjust(13)
+    lines = [f"{result.submission}", header, "-" * len(header)]
+    by = {(c.function, c.aspect): c for c in result.checks}
+    for f in FUNCTIONS:
+        row = f.ljust(width)
+        got = mx = 0.0
+        for a in ASPECTS:
+            c = by.get((f, a))
+            cell = f"{c.score:g}/{c.max_score:g}" if c else "-"
+            row += cell.rjust(13)
+            if c:
+                got, mx = got + c.score, mx + c.max_score
+        lines.append(row + f"{got:g}/{mx:g}".rjust(13))
+    lines.append("-" * len(header))
+    lines.append("score".ljust(width) + f"{result.score:g}/{result.max_score:g}".rjust(13 * (len(ASPECTS) + 1)))
+    if result.error:
+        lines += ["", f"Grading failed: {result.error}"]
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    failed = [c for c in result.checks if not c.passed]
+    if failed:
+        lines.append("")
+        lines.append("Feedback:")
+        for c in failed:
+            lines.append(f"  {c.function} / {c.aspect}:")
+            lines += [f"    {m}" for m in c.messages]
+    return "\n".join(lines)

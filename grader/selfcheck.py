@@ -1,0 +1,40 @@
+"""The checks students run in their notebook: the grader's own probe and checks, in-process.
+
+They print the messages the grader would print. ResNet50 is checked on the
+student's own blocks here (the grader swaps in correct ones), so a block's
+mistake can show up twice in a self-check, never in the grade.
+"""
+
+from grader import expected, probe
+from grader.checks import judge_function
+from grader.measurement import from_wire
+from grader.spec import CASES, POINTS
+
+
+def _check(function, fn):
+    want = expected.load(function)
+    measured = probe.measure_function(function, fn, list(CASES[function]))
+    got = from_wire(probe.encode(measured), function)
+    checks = judge_function(want, got, POINTS[function])
+    lines = []
+    for c in checks:
+        mark = "PASS" if c.passed else "FAIL"
+        lines.append(f"{mark}  {function} / {c.aspect}: {c.score:g} of {c.max_score:g} points")
+        lines += [f"      {m}" for m in c.messages]
+    print("\n".join(lines))
+    return all(c.passed for c in checks)
+
+
+def check_identity_block(fn):
+    """Run the grader's checks on your identity_block; True when all pass."""
+    return _check("identity_block", fn)
+
+
+def check_convolutional_block(fn):
+    """Run the grader's checks on your convolutional_block; True when all pass."""
+    return _check("convolutional_block", fn)
+
+
+def check_ResNet50(fn):
+    """Run the grader's checks on your ResNet50 (built on your own blocks); True when all pass."""
+    return _check("ResNet50", fn)

@@ -1,0 +1,121 @@
+"""Mistakes students really make, and correct variants that must keep full marks.
+
+Each entry rewrites the solution's own code, so the corpus follows the solution.
+`loses` lists the aspects that must lose points; `names` is the layer (or text)
+the feedback must mention.
+"""
+
+from dataclasses import dataclass
+
+from notebooks import solution_sources
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    function: str
+    edits: tuple  # (old, new[, count]) replacements applied to the solution's source
+    loses: tuple = ()  # aspects that must lose points; empty for a correct variant
+    names: str = ""  # text the feedback must contain
+
+    def source(self):
+        src = solution_sources()[self.function]
+        for edit in self.edits:
+            old, new = edit[0], edit[1]
+            count = edit[2] if len(edit) > 2 else -1
+            assert old in src, f"{self.id}: {old!r} not in the solution's {self.function}"
+            src = src.replace(old, new, count)
+        return src
+
+
+RELU_END = 'return layers.Activation("relu")(X)'
+SHORTCUT_CONV = 'X_shortcut = layers.Conv2D(F3, (1, 1), strides=(s, s), padding="valid", name=conv_name + "1")(X_shortcut)'
+SHORTCUT_BN = 'X_shortcut = layers.BatchNormalization(axis=3, name=bn_name + "1")(X_shortcut)'
+
+MISTAKES = (
+    Variant("identity-missing-final-relu", "identity_block", ((RELU_END, "return X"),),
+            ("activations",), "Add"),
+    Variant("identity-relu-before-add", "identity_block",
+            (('X = layers.BatchNormalization(axis=3, name=bn_name + "2c")(X)\n',
+              'X = layers.BatchNormalization(axis=3, name=bn_name + "2c")(X)\n    X = layers.Activation("relu")(X)\n'),
+             (RELU_END, "return X")),
+            ("activations",), "bn2b_branch2c"),
+    Variant("identity-no-shortcut", "identity_block", (("layers.Add()([X, X_shortcut])", "X"),),
+            ("activations",), "Add"),
+    Variant("identity-hardcoded-f", "identity_block", (("(f, f)", "(3, 3)"),),
+            ("params", "activations"), "res2b_branch2b"),
+    Variant("identity-valid-padding", "identity_block", (('(f, f), strides=(1, 1), padding="same"', '(f, f), strides=(1, 1), padding="valid"'),),
+            ("shapes", "activations"), "expected padding 'same', found 'valid'"),
+    Variant("identity-filters-order", "identity_block", (("F1, F2, F3 = filters", "F2, F1, F3 = filters"),),
+            ("shapes", "params", "activations"), "res2b_branch2a"),
+    Variant("identity-bn-axis-1", "identity_block", (('BatchNormalization(axis=3, name=bn_name + "2a")', 'BatchNormalization(axis=1, name=bn_name + "2a")'),),
+            ("params", "activations"), "expected axis (3,), found (1,)"),
+    Variant("identity-hardcoded-names", "identity_block", (("conv_name, bn_name = _names(stage, block)", "conv_name, bn_name = _names(2, 'b')"),),
+            ("names",), "res4e_branch2a"),
+    Variant("identity-no-branch-suffix", "identity_block", (("conv_name, bn_name = _names(stage, block)",
+                                                             "conv_name, bn_name = f'res{stage}{block}', f'bn{stage}{block}'"),),
+            ("names",), "res2b_branch2a"),
+    Variant("conv-letter-l-shortcut", "convolutional_block",
+            (('name=conv_name + "1"', 'name=conv_name + "l"'), ('name=bn_name + "1"', 'name=bn_name + "l"')),
+            ("names",), "the digit one"),
+    Variant("conv-shortcut-stride-1", "convolutional_block",
+            ((SHORTCUT_CONV, SHORTCUT_CONV.replace("strides=(s, s)", "strides=(1, 1)")),),
+            ("shapes", "activations"), "res3a_branch1: expected output shape (None, 4, 4, 10), found (None, 7, 7, 10); expected strides (2, 2), found (1, 1)"),
+    Variant("conv-hardcoded-s", "convolutional_block", (("strides=(s, s)", "strides=(2, 2)"),),
+            ("shapes", "activations"), "res2a_branch2a"),
+    Variant("conv-stride-on-middle-conv", "convolutional_block",
+            (('(F1, (1, 1), strides=(s, s)', '(F1, (1, 1), strides=(1, 1)'),
+             ('(F2, (f, f), strides=(1, 1)', '(F2, (f, f), strides=(s, s)')),
+            ("shapes", "activations"), "res3a_branch2a"),
+    Variant("conv-shortcut-f1-filters", "convolutional_block",
+            ((SHORTCUT_CONV, SHORTCUT_CONV.replace("Conv2D(F3", "Conv2D(F1")),),
+            ("shapes", "params", "activations"), "res3a_branch1"),
+    Variant("conv-shortcut-no-bn", "convolutional_block", ((SHORTCUT_BN, ""),),
+            ("names", "params", "activations"), "bn3a_branch1"),
+    Variant("conv-default-s-1", "convolutional_block", (("block, s=2):", "block, s=1):"),),
+            ("shapes", "activations"), "res5b_branch2a"),
+    Variant("resnet-hardcoded-classes", "ResNet50", (('layers.Dense(classes, activation="softmax", name="fc" + str(classes))', 'layers.Dense(6, activation="softmax", name="fc6")'),),
+            ("names", "shapes", "params", "activations"), "fc3"),
+    Variant("resnet-missing-stage-block", "ResNet50", (("(4, (256, 256, 1024), 2, 'bcdef')", "(4, (256, 256, 1024), 2, 'bcde')"),),
+            ("names", "params", "activations"), "res4f_branch2a"),
+    Variant("resnet-stage2-stride-2", "ResNet50", (("(2, (64, 64, 256), 1, 'bc')", "(2, (64, 64, 256), 2, 'bc')"),),
+            ("names", "shapes", "params", "activations"), "res2a_branch2a: expected output shape (None, 15, 15, 64), found (None, 8, 8, 64); expected strides (1, 1), found (2, 2)"),
+    Variant("resnet-no-maxpool", "ResNet50", (("X = layers.MaxPooling2D((3, 3), strides=(2, 2))(X)\n", ""),),
+            ("shapes", "params", "activations"), "res2a_branch2a: expected output shape (None, 15, 15, 64), found (None, 32, 32, 64)"),
+    Variant("resnet-avgpool-misnamed", "ResNet50", (('name="avg_pool"', 'name="avgpool"'),),
+            ("names",), "avg_pool"),
+    Variant("resnet-no-softmax", "ResNet50", (('activation="softmax", name="fc"', 'name="fc"'),),
+            ("activations",), "fc3"),
+    Variant("resnet-max-instead-of-avg-pool", "ResNet50", (('layers.AveragePooling2D((2, 2), name="avg_pool")', 'layers.MaxPooling2D((2, 2), name="avg_pool")'),),
+            ("names", "activations"), "avg_pool"),
+    Variant("resnet-bn-conv1-axis-1", "ResNet50", (('BatchNormalization(axis=3, name="bn_conv1")', 'BatchNormalization(axis=1, name="bn_conv1")'),),
+            ("params", "activations"), "bn_conv1"),
+)
+
+EQUIVALENTS = (
+    Variant("add-order-swapped", "identity_block", (("layers.Add()([X, X_shortcut])", "layers.Add()([X_shortcut, X])"),)),
+    Variant("relu-layer", "identity_block", (('layers.Activation("relu")', "layers.ReLU()"),)),
+    Variant("bn-axis-minus-1", "identity_block", (("axis=3", "axis=-1"),)),
+    Variant("int-kernels-and-strides", "identity_block", (("(1, 1)", "1"), ("(f, f)", "f"))),
+    Variant("plus-operator-and-ops-relu", "identity_block",
+            (("X = layers.Add()([X, X_shortcut])\n    return layers.Activation(\"relu\")(X)",
+              "import keras\n    return keras.ops.relu(X + X_shortcut)"),)),
+    Variant("glorot-initializer", "convolutional_block",
+            (('padding="valid", name=', 'padding="valid", kernel_initializer=keras.initializers.glorot_uniform(seed=0), name='),
+             ("from keras import layers", "import keras\nfrom keras import layers"))),
+    Variant("shortcut-first", "convolutional_block",
+            (("    X_shortcut = X\n", "    X_shortcut = X\n    " + SHORTCUT_CONV + "\n    " + SHORTCUT_BN + "\n", 1),
+             ("    " + SHORTCUT_CONV + "\n    " + SHORTCUT_BN + "\n\n    X = layers.Add()", "\n    X = layers.Add()"))),
+    Variant("int-strides-conv", "convolutional_block", (("strides=(s, s)", "strides=s"), ("(1, 1)", "1"))),
+    Variant("pasted-stage-calls", "ResNet50", (
+        ("""    for stage, filters, stride, identity_letters in STAGES:
+        X = convolutional_block(X, f=3, filters=list(filters), stage=stage, block="a", s=stride)
+        for letter in identity_letters:
+            X = identity_block(X, 3, list(filters), stage=stage, block=letter)
+""", "".join(
+            f"    X = convolutional_block(X, f=3, filters={list(fl)}, stage={st}, block='a', s={sd})\n"
+            + "".join(f"    X = identity_block(X, 3, {list(fl)}, stage={st}, block='{b}')\n" for b in bs)
+            for st, fl, sd, bs in ((2, (64, 64, 256), 1, "bc"), (3, (128, 128, 512), 2, "bcd"),
+                                   (4, (256, 256, 1024), 2, "bcdef"), (5, (512, 512, 2048), 2, "bc")))),)),
+    Variant("relu-layers-in-resnet", "ResNet50", (('layers.Activation("relu")', "layers.ReLU()"), ("axis=3", "axis=-1"))),
+)
