@@ -214,6 +214,10 @@ def judge_function(expected, submitted, points):
             for a in ASPECTS:
                 outcomes[a].append(CaseOutcome(ref.case, False, (f"{ref.call} was not measured",)))
             continue
+        if sub.error and len(sub.layers) <= 1:  # nothing was built: one clear message, not one per layer
+            for a in ASPECTS:
+                outcomes[a].append(CaseOutcome(ref.case, False, (f"{sub.call} failed: {sub.error}",)))
+            continue
         pairs = match_layers(ref.layers, sub.layers)
         for a in ASPECTS:
             msgs = ASPECT_CHECKS[a](ref, sub, pairs)

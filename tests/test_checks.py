@@ -1,0 +1,146 @@
+"""The checks without a kernel: matching, tolerances, messages and validation of kernel data."""
+
+import base64
+
+import numpy as np
+import pytest
+
+from grader.checks import arrays_agree, check_names, check_params, check_shapes, config_differences, tolerance
+from grader.errors import InvalidMeasurement
+from grader.matching import describe, match_layers
+from grader.measurement import CaseMeasurement, Layer, from_wire
+
+
+def layer(i, name, kind, parents=(), shape=(None, 4, 4, 8), config=None, params=(0, 0), key=None):
+    return Layer(i, name, kind.title(), kind, config or {}, tuple(shape), params[0], params[1], tuple(parents), key or f"k{i}")
+
+
+def block(names=("res2a_branch2a", "bn2a_branch2a"), conv_parent=0, strides=(1, 1)):
+    """input -> conv -> bn -> relu, the first steps of a block."""
+    return (
+        layer(0, "input_layer", "input"),
+        layer(1, names[0], "conv2d", (conv_parent,), config={"strides": strides, "filters": 8}, params=(72, 0)),
+        layer(2, names[1], "batchnorm", (1,), config={"axis": (3,)}, params=(16, 16)),
+        layer(3, "activation_12", "relu", (2,)),
+    )
+
+
+def case(layers, **kw):
+    return CaseMeasurement("c", "call", tuple(layers), (None, 4, 4, 8), 88, 16, **kw)
+
+
+def test_matching_by_name_ignores_counter_names():
+    pairs = match_layers(block(), block())
+    assert pairs == {0: 0, 1: 1, 2: 2, 3: 3}
+
+
+def test_misnamed_layer_is_matched_by_structure_and_costs_names_only():
+    ref, sub = block(), block(names=("res2a_branchl", "bn2a_branch2a"))
+    pairs = match_layers(ref, sub)
+    assert pairs[1] == 1
+    msgs = check_names(case(ref), case(sub), pairs)
+    assert len(msgs) == 1 and "res2a_branch1" not in msgs[0] and "'res2a_branchl'" in msgs[0]
+    assert check_shapes(case(ref), case(sub), pairs) == []
+    assert check_params(case(ref), case(sub), pairs) == []
+
+
+def test_letter_l_gets_the_typo_hint():
+    ref = (layer(0, "input_layer", "input"), layer(1, "res2a_branch1", "conv2d", (0,), params=(9, 0)))
+    sub = (layer(0, "input_layer", "input"), layer(1, "res2a_branchl", "conv2d", (0,), params=(9, 0)))
+    [msg] = check_names(case(ref), case(sub), match_layers(ref, sub))
+    assert "digit one" in msg and "typo" in msg
+
+
+def test_missing_named_layer_is_reported():
+    ref = block()
+    sub = (ref[0], ref[1], layer(2, "activation", "relu", (1,)))
+    msgs = check_names(case(ref), case(sub), match_layers(ref, sub))
+    assert msgs == ["bn2a_branch2a: expected a BatchNormalization layer named 'bn2a_branch2a', found none"]
+
+
+def test_shape_difference_names_layer_and_config_and_hides_consequences():
+    ref = block()
+    sub = list(block(strides=(2, 2)))
+    sub[1] = layer(1, "res2a_branch2a", "conv2d", (0,), (None, 2, 2, 8), {"strides": (2, 2), "filters": 8}, (72, 0))
+    sub[2] = layer(2, "bn2a_branch2a", "batchnorm", (1,), (None, 2, 2, 8), {"axis": (3,)}, (16, 16))
+    msgs = check_shapes(case(ref), case(sub), match_layers(ref, sub))
+    assert msgs[0] == ("res2a_branch2a: expected output shape (None, 4, 4, 8), found (None, 2, 2, 8); "
+                       "expected strides (1, 1), found (2, 2)")
+    assert msgs[-1].startswith("1 later layer(s)")
+
+
+def test_config_differences_formats_tuples():
+    a = layer(1, "x", "conv2d", config={"strides": (1, 1), "padding": "same"})
+    b = layer(1, "x", "conv2d", config={"strides": (1, 1), "padding": "valid"})
+    assert config_differences(a, b) == ["expected padding 'same', found 'valid'"]
+
+
+def test_unnamed_layers_are_described_by_what_feeds_them():
+    ref = block()
+    assert describe(ref[3], ref) == "ReLU after bn2a_branch2a"
+
+
+def test_tolerance_scales_with_the_values():
+    small, large = np.full(4, 0.5, "float32"), np.full(4, 500.0, "float32")
+    assert tolerance(large) == pytest.approx(1000 * tolerance(small))
+    assert arrays_agree(large, large + 0.4)
+    assert not arrays_agree(small, small + 0.4)
+    assert not arrays_agree(small, np.full(4, np.nan, "float32"))
+    assert not arrays_agree(small, np.zeros(5, "float32"))
+
+
+def _wire_case(**over):
+    arr = {"__array__": base64.b64encode(np.zeros(2, "<f4").tobytes()).decode(), "shape": [2]}
+    fp = {"channel": arr, "spatial": arr}
+    mode = {"output": arr, "layers": {"1": fp}}
+    c = {
+        "case": "c", "call": "f()", "output_shape": [None, 2], "trainable_params": 2, "non_trainable_params": 0,
+        "layers": [
+            {"index": 0, "name": "in", "class_name": "InputLayer", "kind": "input", "config": {},
+             "output_shape": [None, 2], "trainable_params": 0, "non_trainable_params": 0, "parents": [], "key": "a"},
+            {"index": 1, "name": "d", "class_name": "Dense", "kind": "dense", "config": {"units": 2},
+             "output_shape": [None, 2], "trainable_params": 2, "non_trainable_params": 0, "parents": [0], "key": "b"},
+        ],
+        "activations": {"inference": mode, "training": mode},
+    }
+    c.update(over)
+    return {"function": "f", "cases": [c]}
+
+
+def test_well_formed_wire_data_is_accepted():
+    m = from_wire(_wire_case(), "f")
+    assert m.cases[0].layers[1].name == "d"
+    assert m.cases[0].activations["training"].output.shape == (2,)
+
+
+@pytest.mark.parametrize("bad", [
+    {"trainable_params": True},
+    {"output_shape": "big"},
+    {"layers": [{"index": 0}]},
+    {"activations": {"inference": {}}},
+])
+def test_malformed_wire_data_is_rejected(bad):
+    with pytest.raises(InvalidMeasurement):
+        from_wire(_wire_case(**bad), "f")
+
+
+def test_array_sizes_and_encodings_are_checked():
+    good = _wire_case()
+    good["cases"][0]["activations"]["inference"]["output"] = {"__array__": "AAAA", "shape": [2]}
+    with pytest.raises(InvalidMeasurement, match="bytes"):
+        from_wire(good, "f")
+    good["cases"][0]["activations"]["inference"]["output"] = {"__array__": "!!", "shape": [2]}
+    with pytest.raises(InvalidMeasurement, match="base64"):
+        from_wire(good, "f")
+
+
+def test_parents_must_point_backwards():
+    w = _wire_case()
+    w["cases"][0]["layers"][1]["parents"] = [1]
+    with pytest.raises(InvalidMeasurement, match="parents"):
+        from_wire(w, "f")
+
+
+def test_a_measurement_for_another_function_is_rejected():
+    with pytest.raises(InvalidMeasurement, match="expected 'g'"):
+        from_wire(_wire_case(), "g")

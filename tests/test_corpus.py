@@ -1,0 +1,51 @@
+"""Each real mistake loses exactly the aspects it should, naming the layer; each correct variant keeps full marks.
+
+Measured in-process with the grader's own probe and judged by its own checks, so
+the whole corpus runs in a minute. test_grade_e2e.py runs the same path through a kernel.
+"""
+
+import pytest
+
+import solution
+from corpus import EQUIVALENTS, MISTAKES
+from grader import probe
+from grader.checks import judge_function
+from grader.measurement import from_wire
+from grader.spec import CASES, POINTS
+
+REFERENCE_BLOCKS = {"identity_block": solution.identity_block, "convolutional_block": solution.convolutional_block}
+
+
+def grade_variant(variant, expected_outputs):
+    namespace = {}
+    exec(compile(variant.source(), variant.id, "exec"), namespace)
+    blocks = REFERENCE_BLOCKS if variant.function == "ResNet50" else None
+    measured = probe.measure_function(variant.function, namespace[variant.function], list(CASES[variant.function]), blocks)
+    got = from_wire(probe.encode(measured), variant.function)
+    return judge_function(expected_outputs[variant.function], got, POINTS[variant.function])
+
+
+def _param(v):
+    marks = [pytest.mark.slow] if v.function == "ResNet50" else []
+    return pytest.param(v, id=v.id, marks=marks)
+
+
+def test_corpus_is_large_enough():
+    assert len(MISTAKES) >= 15 and len(EQUIVALENTS) >= 4
+    assert {v.function for v in MISTAKES} == {v.function for v in EQUIVALENTS} == set(POINTS)
+
+
+@pytest.mark.parametrize("variant", [_param(v) for v in MISTAKES])
+def test_mistake_loses_its_aspects_and_names_the_layer(variant, expected_outputs):
+    checks = grade_variant(variant, expected_outputs)
+    lost = tuple(c.aspect for c in checks if c.score < c.max_score)
+    assert lost == variant.loses
+    feedback = "\n".join(m for c in checks for m in c.messages)
+    assert variant.names in feedback
+
+
+@pytest.mark.parametrize("variant", [_param(v) for v in EQUIVALENTS])
+def test_equivalent_answer_gets_full_marks(variant, expected_outputs):
+    checks = grade_variant(variant, expected_outputs)
+    assert [c.aspect for c in checks if not c.passed] == []
+    assert sum(c.score for c in checks) == sum(POINTS[variant.function].values())
