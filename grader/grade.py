@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from grader import grading_notebook
-from grader.checks import judge_function
+from grader.judge import judge
 from grader.errors import InvalidMeasurement, SubmissionError
 from grader.kernel import KernelOptions, run_notebook
 from grader.measurement import FunctionMeasurement, from_wire
@@ -41,14 +41,6 @@ def failed_result(name, error, seconds=0.0):
     """Grading could not happen at all: every check scores 0 and says why."""
     checks = tuple(Check(f, a, POINTS[f][a], (), error) for f in FUNCTIONS for a in ASPECTS)
     return GradeResult(name, checks, (), error, seconds)
-
-
-def judge(name, expected, measured, notes=(), seconds=0.0):
-    """Pure: expected and measured FunctionMeasurements in, the GradeResult out."""
-    checks = []
-    for f in FUNCTIONS:
-        checks.extend(judge_function(expected[f], measured.get(f), POINTS[f]))
-    return GradeResult(name, tuple(checks), tuple(notes), "", seconds)
 
 
 def grade_notebook(path, expected, options=KernelOptions()):

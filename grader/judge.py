@@ -1,0 +1,13 @@
+"""Judge a whole submission: expected and measured FunctionMeasurements in, a GradeResult out. Pure."""
+
+from grader.checks import judge_function
+from grader.results import GradeResult
+from grader.spec import FUNCTIONS, POINTS
+
+
+def judge(name, expected, measured, notes=(), seconds=0.0):
+    """Pure: expected and measured FunctionMeasurements in, the GradeResult out."""
+    checks = []
+    for f in FUNCTIONS:
+        checks.extend(judge_function(expected[f], measured.get(f), POINTS[f]))
+    return GradeResult(name, tuple(checks), tuple(notes), "", seconds)
