@@ -5,9 +5,10 @@ Pure functions: (expected, submitted) measurements in, Check results out.
 
 import numpy as np
 
+from grader.diagnosis import diagnose, letter_l_note
 from grader.matching import NAMED_KINDS, describe, match_layers
 from grader.measurement import MODES
-from grader.results import CaseOutcome, Check
+from grader.results import CaseOutcome, Check, LayerRow, LayerTable
 from grader.spec import ASPECTS, RTOL
 
 MAX_MESSAGES = 6
@@ -53,12 +54,6 @@ def _kind_label(kind):
 # ----------------------------------------------------------------------------- names
 
 
-def _name_hint(expected, found):
-    if expected.endswith("1") and found == expected[:-1] + "l":
-        return " (the shortcut's suffix is the digit one, '1', not the letter 'l': the assignment text's 'l' is a typo)"
-    return ""
-
-
 def check_names(ref, sub, pairs):
     msgs = []
     subs = sub.layers
@@ -72,7 +67,7 @@ def check_names(ref, sub, pairs):
             msgs.append(f"{r.name}: expected {_article(label)} {label} layer named '{r.name}', found none{why}")
         elif s.name != r.name:
             msgs.append(f"{r.name}: expected the {_kind_label(r.kind)} layer here to be named '{r.name}', "
-                        f"found '{s.name}'{_name_hint(r.name, s.name)}")
+                        f"found '{s.name}'{letter_l_note(r.name, s.name)}")
         elif s.kind != r.kind:
             label = _kind_label(r.kind)
             msgs.append(f"{r.name}: expected {_article(label)} {label} layer, found {s.class_name}")
@@ -200,16 +195,27 @@ def check_activations(ref, sub, pairs):
 ASPECT_CHECKS = {"names": check_names, "shapes": check_shapes, "params": check_params, "activations": check_activations}
 
 
-def judge_function(expected, submitted, points):
-    """All four aspects of one function: expected and submitted FunctionMeasurements in, Checks out."""
+def _measured_cases(expected, submitted):
+    """(reference, submission or None, why not) for each graded call."""
     if submitted is None or submitted.missing or not submitted.cases:
+        return None
+    by_case = {c.case: c for c in submitted.cases}
+    return [(ref, by_case.get(ref.case)) for ref in expected.cases]
+
+
+def judge_function(expected, submitted, points):
+    """All four aspects of one function: expected and submitted FunctionMeasurements in, Checks out.
+
+    A failed check carries the hints (grader.diagnosis) for the mistakes recognised behind it.
+    """
+    cases = _measured_cases(expected, submitted)
+    if cases is None:
         note = (submitted.missing if submitted is not None and submitted.missing else
                 f"{expected.function} could not be measured")
         return tuple(Check(expected.function, a, points[a], (), note) for a in ASPECTS)
-    by_case = {c.case: c for c in submitted.cases}
     outcomes = {a: [] for a in ASPECTS}
-    for ref in expected.cases:
-        sub = by_case.get(ref.case)
+    diagnosable = []
+    for ref, sub in cases:
         if sub is None:
             for a in ASPECTS:
                 outcomes[a].append(CaseOutcome(ref.case, False, (f"{ref.call} was not measured",)))
@@ -219,7 +225,73 @@ def judge_function(expected, submitted, points):
                 outcomes[a].append(CaseOutcome(ref.case, False, (f"{sub.call} failed: {sub.error}",)))
             continue
         pairs = match_layers(ref.layers, sub.layers)
+        diagnosable.append((ref.case, ref, sub, pairs))
         for a in ASPECTS:
             msgs = ASPECT_CHECKS[a](ref, sub, pairs)
             outcomes[a].append(CaseOutcome(ref.case, not msgs, _capped(msgs)))
-    return tuple(Check(expected.function, a, points[a], tuple(outcomes[a])) for a in ASPECTS)
+    hints = diagnose(expected.function, diagnosable)
+    checks = []
+    for a in ASPECTS:
+        failed = not all(o.passed for o in outcomes[a])
+        mine = tuple(h for h in hints if a in h.aspects) if failed else ()
+        checks.append(Check(expected.function, a, points[a], tuple(outcomes[a]), hints=mine))
+    return tuple(checks)
+
+
+# ----------------------------------------------------------------------------- side-by-side view
+
+
+def _cells(layer, layers):
+    name = layer.name if layer.kind in NAMED_KINDS or layer.kind == "input" else describe(layer, layers)
+    settings = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.config.items())
+    return (name, layer.class_name, _shape_text(layer.output_shape), f"{layer.params:,}", settings)
+
+
+def _activation_cell(ref, sub, r, s):
+    """'matches' or 'differs' for a layer's outputs, over both modes; '' when not measured."""
+    if not ref.activations or not sub.activations or sub.error:
+        return ""
+    verdicts = []
+    for mode in MODES:
+        want = ref.activations[mode].layers.get(r.index)
+        got = sub.activations[mode].layers.get(s.index)
+        if want is None:
+            return ""
+        verdicts.append(got is not None and not _diverges(want, got))
+    return "matches" if all(verdicts) else "differs"
+
+
+def layer_table(ref, sub, pairs, function=""):
+    """The reference's layers beside the submission's, in the reference's order; extra layers after their parent."""
+    partner_of = {v: k for k, v in pairs.items()}
+    extras = {}
+    for s in sub.layers:
+        if s.index not in partner_of:
+            anchor = max((partner_of[p] for p in s.parents if p in partner_of), default=-1)
+            extras.setdefault(anchor, []).append(s)
+    rows = [LayerRow((), _cells(s, sub.layers) + ("",)) for s in extras.get(-1, [])]
+    for r in ref.layers:
+        want = _cells(r, ref.layers)
+        s = sub.layers[pairs[r.index]] if r.index in pairs else None
+        if s is None:
+            rows.append(LayerRow(want + ("",), ()))
+        else:
+            act = _activation_cell(ref, sub, r, s)
+            got = _cells(s, sub.layers) + (act,)
+            differs = [i for i, (w, g) in enumerate(zip(want, got)) if i != 0 and i != 1 and w != g]
+            if r.kind in NAMED_KINDS and r.name != s.name:
+                differs.insert(0, 0)
+            if r.kind != s.kind:
+                differs.insert(0, 1)
+            if act == "differs":
+                differs.append(5)
+            rows.append(LayerRow(want + ("",), got, tuple(sorted(set(differs)))))
+        rows += [LayerRow((), _cells(x, sub.layers) + ("",)) for x in extras.get(r.index, [])]
+    return LayerTable(function, ref.case, sub.call, tuple(rows))
+
+
+def layer_tables(expected, submitted):
+    """One LayerTable per graded call that built something."""
+    cases = _measured_cases(expected, submitted) or []
+    return tuple(layer_table(ref, sub, match_layers(ref.layers, sub.layers), expected.function)
+                 for ref, sub in cases if sub is not None and len(sub.layers) > 1)

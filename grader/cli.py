@@ -6,26 +6,17 @@ owns the exit status: 0 whenever every results.json was written.
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from grader import expected as expected_outputs
-from grader import report
+from grader import html_report, report
+from grader import visibility as test_visibility
+from grader.batch import Batch, write_atomic
 from grader.errors import GraderError
 from grader.grade import failed_result, grade_notebook
-from grader.kernel import KernelOptions
-
-
-def write_atomic(path, text):
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+from grader.kernel import Kernel
+from grader.sandbox import Limits
 
 
 def _parser():
@@ -35,8 +26,17 @@ def _parser():
     g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
     g.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     g.add_argument("--expected", type=Path, default=expected_outputs.DEFAULT_DIR, help="expected outputs folder")
-    g.add_argument("--cell-timeout", type=float, default=KernelOptions.cell_timeout,
-                   help="seconds one measuring cell may run (default: %(default)s)")
+    g.add_argument("--function-timeout", type=float, default=Limits.function_timeout,
+                   help="seconds one graded function's measurement may take (default: %(default)s)")
+    g.add_argument("--submission-timeout", type=float, default=Limits.submission_timeout,
+                   help="seconds one submission may take in all (default: %(default)s)")
+    g.add_argument("--memory", type=float, default=Limits.memory / 2**30,
+                   help="GiB of memory a submission's kernel may use (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="submissions graded at once in a batch (default: the number of CPUs)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--visibility", type=Path, default=test_visibility.DEFAULT_FILE,
+                   help="JSON file of Gradescope visibility per test (default: grader/visibility.json)")
     e = sub.add_parser("expected", help="regenerate the expected outputs from solution/")
     e.add_argument("--out", type=Path, default=expected_outputs.DEFAULT_DIR)
     return p
@@ -50,23 +50,54 @@ def expand(paths):
     return out
 
 
+def limits_from(args):
+    return Limits(function_timeout=args.function_timeout, submission_timeout=args.submission_timeout,
+                  memory=int(args.memory * 2**30))
+
+
 def _grade(args):
+    submissions = expand(args.submissions)
+    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+        return _grade_batch(args, submissions)
+    try:
+        shown = test_visibility.load(args.visibility)
+    except GraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    limits = limits_from(args)
+    kernel = Kernel(limits)  # starts now, so it warms up while the expected outputs load
+    kernels = [kernel]
     try:
         expected = expected_outputs.load_all(args.expected)
-        error = ""
+        result = grade_notebook(submissions[0], expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
     except GraderError as exc:
-        expected, error = None, str(exc)
-    submissions = expand(args.submissions)
-    several = len(submissions) > 1 or any(p.is_dir() for p in args.submissions)
-    for submission in submissions:
-        out = args.out / submission.stem if several else args.out
-        if expected is None:
-            result = failed_result(submission.name, f"the grader is not set up: {error}")
-        else:
-            result = grade_notebook(submission, expected, KernelOptions(cell_timeout=args.cell_timeout))
-        write_atomic(out / "results.json", json.dumps(report.gradescope(result), indent=2) + "\n")
-        print(report.terminal(result))
-        print(f"results: {out / 'results.json'}\n")
+        result = failed_result(submissions[0].name, f"the grader is not set up: {exc}")
+    finally:
+        for k in kernels:
+            k.close()
+    write_atomic(args.out / "results.json", json.dumps(report.gradescope(result, shown), indent=2) + "\n")
+    write_atomic(args.out / "report.html", html_report.render(result))
+    print(report.terminal(result))
+    print(f"results: {args.out / 'results.json'}")
+    return 0
+
+
+def _grade_batch(args, submissions):
+    try:
+        expected_outputs.load_all(args.expected)
+    except GraderError as exc:
+        for s in submissions:
+            result = failed_result(s.name, f"the grader is not set up: {exc}")
+            write_atomic(args.out / s.stem / "results.json", json.dumps(report.gradescope(result), indent=2) + "\n")
+        print(f"Grading failed: {exc}")
+        return 0
+    batch = Batch(args.out, limits_from(args), args.workers, args.expected, progress=not args.no_progress)
+    payloads = batch.run(submissions)
+    width = max([len(p.name) for p in payloads] + [10])
+    print("submission".ljust(width), "score".rjust(8))
+    for path, payload in payloads.items():
+        print(path.name.ljust(width), f"{payload['score']:g}".rjust(8))
+    print(f"results: {args.out}/<submission>/results.json; gradebook: {args.out / 'gradebook.csv'}")
     return 0
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 from grader import grading_notebook
 from grader.judge import judge
 from grader.errors import InvalidMeasurement, SubmissionError
-from grader.kernel import KernelOptions, run_notebook
+from grader.kernel import run_notebook
 from grader.measurement import FunctionMeasurement, from_wire
 from grader.probe import WIRE_MIMETYPE
 from grader.results import Check, GradeResult
+from grader.sandbox import Limits
 from grader.spec import ASPECTS, CASES, FUNCTIONS, POINTS
 from grader.submission import extract_definitions, read_notebook
 
@@ -43,8 +44,21 @@ def failed_result(name, error, seconds=0.0):
     return GradeResult(name, checks, (), error, seconds)
 
 
-def grade_notebook(path, expected, options=KernelOptions()):
-    """Grade the notebook at `path` against the expected measurements."""
+def skipped_notes(notebook):
+    """What the kernel had to skip in the student's definitions, for the student."""
+    notes = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("resnet_grader", {})
+        if meta.get("skipped"):
+            notes.append(f"a definition in code cell {meta.get('cell_number')} {meta['skipped']} and was skipped")
+    return notes
+
+
+def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
+    """Grade the notebook at `path` against the expected measurements.
+
+    `next_kernel` hands out started kernels (see grader.pool); by default one is started per need.
+    """
     start = time.monotonic()
     path = Path(path)
     try:
@@ -56,7 +70,8 @@ def grade_notebook(path, expected, options=KernelOptions()):
         extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS}
     )
     measured = {}
-    for run in run_notebook(notebook, options):
+    for run in run_notebook(notebook, limits, next_kernel):
         measured[run.function] = (FunctionMeasurement(run.function, missing=run.failure) if run.failure
                                   else measurement_from_outputs(run.function, run.outputs))
-    return judge(path.name, expected, measured, extraction.notes, time.monotonic() - start)
+    notes = list(extraction.notes) + skipped_notes(notebook)
+    return judge(path.name, expected, measured, notes, time.monotonic() - start)

@@ -1,13 +1,14 @@
 """Judge a whole submission: expected and measured FunctionMeasurements in, a GradeResult out. Pure."""
 
-from grader.checks import judge_function
+from grader.checks import judge_function, layer_tables
 from grader.results import GradeResult
 from grader.spec import FUNCTIONS, POINTS
 
 
 def judge(name, expected, measured, notes=(), seconds=0.0):
     """Pure: expected and measured FunctionMeasurements in, the GradeResult out."""
-    checks = []
+    checks, tables = [], []
     for f in FUNCTIONS:
         checks.extend(judge_function(expected[f], measured.get(f), POINTS[f]))
-    return GradeResult(name, tuple(checks), tuple(notes), "", seconds)
+        tables.extend(layer_tables(expected[f], measured.get(f)))
+    return GradeResult(name, tuple(checks), tuple(notes), "", seconds, tuple(tables))

@@ -1,16 +1,19 @@
-"""Run a grading notebook in a fresh, isolated kernel of the grader's own choosing.
+"""Run a grading notebook in fresh, isolated kernels of the grader's own choosing.
 
-The kernel is this interpreter's ipykernel, from a kernelspec the grader writes
-itself (never the notebook's), started in an empty temporary directory with a
-scrubbed environment, so neither `solution` nor the expected outputs can be
-imported from it. If a measuring cell kills or hangs the kernel, that function
-alone fails: the remaining functions are measured in a new kernel.
+A kernel is this interpreter's ipykernel, started from a kernelspec the grader
+writes itself (never the notebook's), under grader.sandbox's limits, in an
+empty temporary directory with a scrubbed environment, so neither `solution`
+nor the expected outputs can be imported from it. Each kernel serves one
+submission only. If a measuring cell kills or hangs its kernel, that function
+alone fails: the functions left are measured in a new kernel.
 """
 
 import json
 import os
+import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,27 +22,24 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from grader import sandbox
+from grader.probe import WIRE_MIMETYPE
+from grader.sandbox import Limits
+
 KERNEL_NAME = "resnet-grader"
 PASS_THROUGH_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH")
-
-
-@dataclass(frozen=True)
-class KernelOptions:
-    """How long a cell may run. Seconds."""
-
-    cell_timeout: float = 180.0
-    startup_timeout: float = 60.0
+# Imported while the kernel starts, before any student code, so a warm kernel is ready at once.
+WARM_UP = "import keras as _grader_warm_up; del _grader_warm_up"
 
 
 @dataclass(frozen=True)
 class CellRun:
-    """What one cell of the grading notebook produced."""
+    """What one measuring cell produced, or why it produced nothing."""
 
-    role: str
     function: str
     outputs: tuple
-    failure: str = ""  # the kernel died or the cell timed out
+    failure: str = ""
 
 
 def kernel_env(workdir):
@@ -61,17 +61,63 @@ def kernel_env(workdir):
     return env
 
 
-def _kernel_manager(specdir):
-    """A kernel manager that knows only the grader's kernelspec: this interpreter's ipykernel."""
-    spec = Path(specdir) / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "ResNet grader",
-        "language": "python",
-    }))
-    ksm = KernelSpecManager(kernel_dirs=[str(specdir)], ensure_native_kernel=False)
-    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+class Kernel:
+    """One kernel, started at once and used for one submission; `close` leaves nothing behind."""
+
+    def __init__(self, limits=Limits()):
+        self.limits = limits
+        self.tmp = Path(tempfile.mkdtemp(prefix="resnet-grader-"))
+        self.workdir = self.tmp / "work"
+        self.workdir.mkdir()
+        spec = self.tmp / "kernels" / KERNEL_NAME
+        spec.mkdir(parents=True)
+        argv = sandbox.kernel_argv(limits) + [f"--IPKernelApp.exec_lines={WARM_UP}"]
+        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
+        if limits.run_as:
+            shutil.chown(self.workdir, limits.run_as)
+        ksm = KernelSpecManager(kernel_dirs=[str(self.tmp / "kernels")], ensure_native_kernel=False)
+        self.km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                                ip=str(self.tmp / "ipc"))
+        self.km.start_kernel(env=kernel_env(self.workdir), cwd=str(self.workdir))
+        self.pid = self.km.provisioner.pid if self.km.provisioner else None
+
+    def close(self):
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+        if self.pid:
+            sandbox.kill_tree(self.pid)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class CappedClient(NotebookClient):
+    """nbclient, keeping at most `limits.output` characters of text per cell and one bounded payload."""
+
+    def __init__(self, nb, limits, **kw):
+        super().__init__(nb, **kw)
+        self.limits = limits
+        self._spent = {}
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        kind = msg.get("msg_type")
+        if kind == "display_data" and WIRE_MIMETYPE in content.get("data", {}):
+            size = len(json.dumps(content["data"][WIRE_MIMETYPE]))
+            if size > self.limits.payload:
+                content["data"] = {"text/plain": f"[measurement of {size} bytes dropped: over the limit]"}
+            return super().output(outs, msg, display_id, cell_index)
+        text = content.get("text", "") if kind == "stream" else json.dumps(content)[:100_000]
+        spent = self._spent.get(cell_index, 0)
+        self._spent[cell_index] = spent + len(text)
+        if spent >= self.limits.output:
+            return None
+        if len(text) + spent > self.limits.output and kind == "stream":
+            content["text"] = text[: self.limits.output - spent] + "\n[output truncated]\n"
+        if kind == "error":
+            content["traceback"] = [line[:2000] for line in content.get("traceback", [])[-20:]]
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def _role(cell):
@@ -79,53 +125,65 @@ def _role(cell):
     return meta.get("role", ""), meta.get("function", "")
 
 
-def run_notebook(nb, options=KernelOptions()):
-    """Execute the grading notebook; return one CellRun per measuring cell, in order."""
-    runs = []
+def run_notebook(nb, limits=Limits(), next_kernel=None):
+    """Execute the grading notebook; return one CellRun per measuring cell, in order.
+
+    `next_kernel()` hands out started kernels (a pool keeps them warm); by default
+    each is started on demand.
+    """
+    next_kernel = next_kernel or (lambda: Kernel(limits))
+    deadline = time.monotonic() + limits.submission_timeout
     measure = [i for i, c in enumerate(nb.cells) if _role(c)[0] == "measure"]
     prelude = [i for i, c in enumerate(nb.cells) if _role(c)[0] not in ("measure", "blocks")]
     blocks = [i for i, c in enumerate(nb.cells) if _role(c)[0] == "blocks"]
-    pending = list(measure)
+    runs, pending = [], list(measure)
     while pending:
-        with tempfile.TemporaryDirectory(prefix="resnet-grader-") as tmp:
-            workdir = Path(tmp) / "work"
-            workdir.mkdir()
-            client = NotebookClient(
-                nb, km=_kernel_manager(Path(tmp) / "kernels"), timeout=options.cell_timeout,
-                startup_timeout=options.startup_timeout, allow_errors=True, interrupt_on_timeout=True,
-                record_timing=False, resources={"metadata": {"path": str(workdir)}},
-            )
-            pending = _run_in_one_kernel(client, nb, prelude, blocks, pending, runs, workdir)
+        if time.monotonic() >= deadline:
+            runs += [CellRun(_role(nb.cells[i])[1], (), "the submission's time limit ran out") for i in pending]
+            break
+        kernel = next_kernel()
+        try:
+            pending = _run_in_kernel(kernel, nb, prelude, blocks, pending, runs, limits, deadline)
+        finally:
+            kernel.close()
     return tuple(runs)
 
 
-def _run_in_one_kernel(client, nb, prelude, blocks, pending, runs, workdir):
+def _run_in_kernel(kernel, nb, prelude, blocks, pending, runs, limits, deadline):
     """Run the prelude, then measuring cells until one breaks the kernel; return those left."""
+    client = CappedClient(nb, limits, km=kernel.km, timeout=limits.definition_timeout,
+                          startup_timeout=limits.startup_timeout, allow_errors=True, record_timing=False,
+                          shutdown_kernel="immediate", resources={"metadata": {"path": str(kernel.workdir)}})
     left = list(pending)
     try:
-        with client.setup_kernel(env=kernel_env(workdir), cwd=str(workdir)):
+        with client.setup_kernel():
             for i in prelude:
+                client.timeout = max(1, min(limits.definition_timeout, deadline - time.monotonic()))
                 try:
-                    client.execute_cell(nb.cells[i], i)
-                except CellTimeoutError:
-                    nb.cells[i].outputs = []
-            while left:
-                i = left.pop(0)
-                role, function = _role(nb.cells[i])
-                try:
-                    if function == "ResNet50":
-                        for b in blocks:
-                            client.execute_cell(nb.cells[b], b)
                     client.execute_cell(nb.cells[i], i)
                 except (CellTimeoutError, DeadKernelError) as exc:
-                    why = "timed out" if isinstance(exc, CellTimeoutError) else "crashed the kernel"
-                    runs.append(CellRun(role, function, (), f"measuring {function} {why}"))
+                    # It would hang or crash again in a new kernel: skip it there, and say so.
+                    why = "took too long" if isinstance(exc, CellTimeoutError) else "crashed the kernel"
+                    nb.cells[i].source = f"# skipped by the grader: this definition {why}"
+                    nb.cells[i].metadata["resnet_grader"]["skipped"] = why
                     return left
-                runs.append(CellRun(role, function, tuple(nb.cells[i].outputs)))
+            while left:
+                i = left[0]
+                function = _role(nb.cells[i])[1]
+                client.timeout = max(1, min(limits.function_timeout, deadline - time.monotonic()))
+                try:
+                    for b in blocks if function == "ResNet50" else ():
+                        client.execute_cell(nb.cells[b], b)
+                    client.execute_cell(nb.cells[i], i)
+                except (CellTimeoutError, DeadKernelError) as exc:
+                    why = (f"took longer than its limit of {client.timeout:.0f} s" if isinstance(exc, CellTimeoutError)
+                           else "crashed the kernel (it exited or was killed)")
+                    runs.append(CellRun(function, (), f"measuring {function} {why}"))
+                    return left[1:]
+                runs.append(CellRun(function, tuple(nb.cells[i].outputs)))
+                left.pop(0)
     except Exception as exc:  # the kernel died or would not start outside a measuring cell
-        for i in left:
-            role, function = _role(nb.cells[i])
-            runs.append(CellRun(role, function, (), f"the kernel failed while running the notebook's code: "
-                                                    f"{type(exc).__name__}: {exc}"))
+        why = f"the kernel failed while running the notebook's definitions: {type(exc).__name__}: {exc}"
+        runs.extend(CellRun(_role(nb.cells[i])[1], (), why[:500]) for i in left)
         return []
     return []

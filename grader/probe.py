@@ -296,7 +296,7 @@ def measure_case(function_name, fn, case, seen=None):
                 raise TypeError(f"{function_name} returned {type(Y).__name__}, expected the block's output tensor")
             model = keras.Model(X, Y)
             in_shape = list(case["input_shape"])
-    except Exception as exc:  # the student's code failed: that is data, not a crash
+    except (Exception, SystemExit) as exc:  # the student's code failed: that is data, not a crash
         out["error"] = _error(exc, call)
         try:
             if X is None and seen:

@@ -13,15 +13,27 @@ def _test_output(check):
 
 
 def gradescope(result, visibility="visible"):
-    """Gradescope's results.json schema: score, output and one test per function and aspect."""
-    summary = [f"Score: {result.score:g} / {result.max_score:g}"]
+    """Gradescope's results.json schema: score, output and one test per function and aspect.
+
+    `visibility` is one Gradescope value for every test, or a grader.visibility.Visibility
+    giving each test its own. When some tests are not visible, the summary gives the score
+    of the visible ones only, so the hidden ones' results do not leak through it.
+    """
+    of = visibility.of if hasattr(visibility, "of") else (lambda function, aspect: visibility)
+    overall = getattr(visibility, "overall", visibility)
+    shown = [c for c in result.checks if of(c.function, c.aspect) == "visible"]
+    if len(shown) == len(result.checks):
+        summary = [f"Score: {result.score:g} / {result.max_score:g}"]
+    else:
+        summary = [f"Score on the visible checks: {sum(c.score for c in shown):g} / "
+                   f"{sum(c.max_score for c in shown):g} (other checks are shown later)"]
     if result.error:
         summary.append(f"Grading failed: {result.error}")
     summary.extend(result.notes)
     return {
         "score": result.score,
         "output": "\n".join(summary),
-        "visibility": visibility,
+        "visibility": overall,
         "execution_time": round(result.seconds, 2),
         "tests": [
             {
@@ -29,7 +41,7 @@ def gradescope(result, visibility="visible"):
                 "score": c.score,
                 "max_score": c.max_score,
                 "output": _test_output(c),
-                "visibility": visibility,
+                "visibility": of(c.function, c.aspect),
                 "extra_data": {"function": c.function, "aspect": c.aspect},
             }
             for c in result.checks

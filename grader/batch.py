@@ -1,0 +1,211 @@
+"""Grade a class: parallel workers with warm kernels, atomic results, a gradebook, and resume.
+
+The parent process is the only writer: workers grade and return results, the
+parent writes each results.json atomically, records its hash in a manifest, and
+rewrites the gradebook. A submission whose content, grader and expected outputs
+are unchanged since its recorded result is not graded again.
+"""
+
+import concurrent.futures as cf
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from grader import expected as expected_outputs
+from grader import report
+from grader.grade import failed_result, grade_notebook
+from grader.sandbox import Limits
+
+GRADER_DIR = Path(__file__).parent
+MANIFEST = ".grader-manifest.json"
+
+
+def write_atomic(path, text):
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def grader_fingerprint(expected_dir=expected_outputs.DEFAULT_DIR):
+    """A hash of the grader's code and expected outputs: results made by another grader are stale."""
+    h = hashlib.sha256()
+    for path in sorted(GRADER_DIR.glob("*.py")) + sorted(Path(expected_dir).glob("*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    h.update((GRADER_DIR.parent / "solution" / "blocks.py").read_bytes())
+    return h.hexdigest()
+
+
+def submission_key(path, fingerprint):
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        data = b""
+    return hashlib.sha256(fingerprint.encode() + b"\0" + data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path
+    out: Path  # the folder its results.json goes to
+    key: str
+
+
+def plan(paths, out):
+    """One results folder per submission, named after it; clashing names get a numbered suffix."""
+    seen, jobs = {}, []
+    fingerprint = grader_fingerprint()
+    for p in paths:
+        stem = p.stem
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        folder = out / (stem if n == 0 else f"{stem}-{n + 1}")
+        jobs.append(Job(p, folder, submission_key(p, fingerprint)))
+    return jobs
+
+
+# ----------------------------------------------------------------------------- workers
+
+_worker = {}
+
+
+def _init_worker(limits, expected_dir):
+    import atexit
+
+    from grader.pool import WarmKernels
+
+    atexit.register(_close_worker)
+    _worker["limits"] = limits
+    _worker["expected"] = expected_outputs.load_all(expected_dir)
+    _worker["kernels"] = WarmKernels(limits)
+    _worker["kernels"].fill()  # the first kernel warms up while the batch is being planned
+
+
+def _grade_in_worker(path):
+    try:
+        return grade_notebook(path, _worker["expected"], _worker["limits"], _worker["kernels"].take)
+    except Exception as exc:  # never lose a submission to a grader bug
+        return failed_result(Path(path).name, f"internal grader error: {type(exc).__name__}: {exc}")
+
+
+def _close_worker():
+    if "kernels" in _worker:
+        _worker["kernels"].close()
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+def gradebook_csv(rows):
+    """One row per submission, a column per check."""
+    columns = ["submission", "score", "max_score"]
+    for row in rows:
+        for t in row["tests"]:
+            if t["name"] not in columns:
+                columns.append(t["name"])
+    columns.append("error")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in rows:
+        by = {t["name"]: t["score"] for t in row["tests"]}
+        error = row["output"].split("Grading failed: ", 1)[1].splitlines()[0] if "Grading failed: " in row["output"] else ""
+        w.writerow([row["submission"], row["score"], sum(t["max_score"] for t in row["tests"])]
+                   + [by.get(c, "") for c in columns[3:-1]] + [error])
+    return buf.getvalue()
+
+
+class Batch:
+    def __init__(self, out, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR,
+                 progress=True):
+        self.out = Path(out)
+        self.limits = limits
+        self.workers = workers or os.cpu_count() or 1
+        self.expected_dir = expected_dir
+        self.progress = progress
+        self.manifest_path = self.out / MANIFEST
+        try:
+            self.manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            self.manifest = {}
+
+    def _done(self, job):
+        """Whether this exact submission was graded by this exact grader, and its results are intact."""
+        entry = self.manifest.get(str(job.out.relative_to(self.out)))
+        try:
+            text = (job.out / "results.json").read_text()
+        except OSError:
+            return None
+        if entry and entry["key"] == job.key and entry["results_sha256"] == hashlib.sha256(text.encode()).hexdigest():
+            return json.loads(text)
+        return None
+
+    def _record(self, job, result):
+        payload = report.gradescope(result)
+        text = json.dumps(payload, indent=2) + "\n"
+        write_atomic(job.out / "results.json", text)
+        self.manifest[str(job.out.relative_to(self.out))] = {
+            "submission": str(job.path), "key": job.key, "results_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+        return payload
+
+    def run(self, paths, on_result=None):
+        """Grade every submission; return {submission path: results.json payload}."""
+        jobs = plan(paths, self.out)
+        payloads, todo = {}, []
+        for job in jobs:
+            cached = self._done(job)
+            if cached is not None:
+                payloads[job] = cached
+            else:
+                todo.append(job)
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="nb", disable=not self.progress,
+                   desc="grading", dynamic_ncols=True)
+        try:
+            for job, result in self._grade(todo):
+                payloads[job] = self._record(job, result)
+                if on_result:
+                    on_result(job, result)
+                bar.update(1)
+                self._write_gradebook(jobs, payloads)
+        finally:
+            bar.close()
+        self._write_gradebook(jobs, payloads)
+        return {job.path: payloads[job] for job in jobs if job in payloads}
+
+    def _grade(self, jobs):
+        if not jobs:
+            return
+        if self.workers == 1 or len(jobs) == 1:
+            _init_worker(self.limits, self.expected_dir)
+            try:
+                for job in jobs:
+                    yield job, _grade_in_worker(job.path)
+            finally:
+                _close_worker()
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(self.limits, self.expected_dir)) as pool:
+            futures = {pool.submit(_grade_in_worker, job.path): job for job in jobs}
+            for future in cf.as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker died: this submission still gets a result
+                    result = failed_result(job.path.name, f"the grading worker failed: {type(exc).__name__}: {exc}")
+                yield job, result
+
+    def _write_gradebook(self, jobs, payloads):
+        rows = [dict(payloads[j], submission=str(j.out.relative_to(self.out))) for j in jobs if j in payloads]
+        write_atomic(self.out / "gradebook.csv", gradebook_csv(rows))

@@ -1,0 +1,295 @@
+"""Name the common mistakes, each with a hint that teaches without handing over the answer.
+
+Pure functions over validated measurements. The checks say *where* a network differs
+from the reference; the recognisers here say *why it probably does*: each looks at the
+reference's and the submission's layer tables (the hard-coded-argument ones at all the
+calls of a function together, since hard-coding shows only across calls) and returns a
+Hint. Hints explain the idea and name the layer; they never quote the reference's code.
+"""
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from grader.results import Hint
+from grader.spec import ASPECTS, CASES
+
+_SHORTCUT_CONV = re.compile(r"^res(\d+[a-z]+)_branch1$")
+_MAIN_CONV = re.compile(r"^res(\d+[a-z]+)_branch2([abc])$")
+_BLOCK = re.compile(r"^(?:res|bn)(\d+)([a-z]+)_branch")
+
+# Which argument a layer setting follows, for the hard-coded-argument recognisers.
+ARGUMENT_OF = {("conv2d", "kernel_size"): "f", ("conv2d", "strides"): "s", ("dense", "units"): "classes"}
+
+LETTER_L = ("the shortcut's suffix is the digit one, '1', not the letter 'l': "
+            "the assignment text's 'l' is a typo")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One graded call as the recognisers see it: reference, submission, their layer pairing, its arguments."""
+
+    id: str
+    ref: object  # CaseMeasurement
+    sub: object  # CaseMeasurement
+    pairs: dict
+    kwargs: dict
+
+    def partner(self, ref_layer):
+        i = self.pairs.get(ref_layer.index)
+        return self.sub.layers[i] if i is not None else None
+
+    @property
+    def built(self):
+        """The submission built its whole model (so its last layer is its output)."""
+        return not self.sub.error and len(self.sub.layers) > 1
+
+
+def letter_l_note(expected, found):
+    """The 'l' for '1' typo in a layer name, as a note for the names message ('' when not that)."""
+    if expected.endswith("1") and found == expected[:-1] + "l":
+        return f" ({LETTER_L})"
+    return ""
+
+
+def _fmt(value):
+    if isinstance(value, tuple):
+        return str(value[0]) if len(value) == 1 else "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
+def _children(layers):
+    out = {layer.index: [] for layer in layers}
+    for layer in layers:
+        for p in layer.parents:
+            out[p].append(layer.index)
+    return out
+
+
+def _hint(id, text, aspects=ASPECTS):
+    return Hint(id, text, tuple(aspects))
+
+
+# ----------------------------------------------------------------------------- one call at a time
+
+
+def missing_shortcut(case):
+    if not case.built or not any(r.kind == "add" for r in case.ref.layers):
+        return None
+    if any(s.kind == "add" for s in case.sub.layers):
+        return None
+    return _hint("missing_shortcut", "Nothing adds the shortcut back to the main path: a residual block's output is "
+                 "the sum of its main path and its shortcut, and only then the ReLU.")
+
+
+def relu_before_add(case):
+    """A ReLU between the main path's last BatchNormalization and the Add."""
+    sub_children = _children(case.sub.layers)
+    for r in case.ref.layers:
+        if r.kind != "add":
+            continue
+        for p in r.parents:
+            bn = case.partner(case.ref.layers[p])
+            if case.ref.layers[p].kind != "batchnorm" or bn is None:
+                continue
+            for c in sub_children[bn.index]:
+                if case.sub.layers[c].kind == "relu" and any(case.sub.layers[g].kind == "add" for g in sub_children[c]):
+                    return _hint("relu_before_add", f"A ReLU sits between {bn.name} and the Add. The main path's last "
+                                 "BatchNormalization goes into the Add as it is: the ReLU comes after the two paths "
+                                 "are added, not before.", ("activations",))
+    return None
+
+
+def missing_final_relu(case):
+    if not case.built:
+        return None
+    last = case.ref.layers[-1]
+    if last.kind != "relu" or not last.parents or case.ref.layers[last.parents[0]].kind != "add":
+        return None
+    if case.sub.layers[-1].kind != "add":
+        return None
+    return _hint("missing_final_relu", "The block ends with the Add: its output should pass through a ReLU after "
+                 "the Add, so the block's output is activated like every other layer's.", ("activations",))
+
+
+def shortcut_stride(case):
+    """The shortcut convolution strides differently from the main path's first convolution."""
+    main = {}
+    for r in case.ref.layers:
+        m = _MAIN_CONV.match(r.name)
+        if m and m.group(2) == "a":
+            main[m.group(1)] = r
+    for r in case.ref.layers:
+        m = _SHORTCUT_CONV.match(r.name)
+        first = main.get(m.group(1)) if m else None
+        s, s_first = case.partner(r), case.partner(first) if first else None
+        if s is None or s_first is None:
+            continue
+        if s.config.get("strides") != r.config.get("strides") and s_first.config.get("strides") == first.config.get("strides"):
+            return _hint("shortcut_stride", f"{r.name}: the shortcut's convolution uses stride {_fmt(s.config.get('strides'))} "
+                         f"while the main path's first convolution uses {_fmt(s_first.config.get('strides'))}, so the two "
+                         "paths reach the Add with different heights and widths. Both follow the block's argument s.",
+                         ("shapes", "activations"))
+    return None
+
+
+def bn_axis(case):
+    for r in case.ref.layers:
+        s = case.partner(r)
+        if r.kind == "batchnorm" and s is not None and s.kind == "batchnorm" and s.config.get("axis") != r.config.get("axis"):
+            return _hint("bn_axis", f"{r.name} normalises over axis {_fmt(s.config.get('axis'))}. In a tensor of shape "
+                         "(batch, height, width, channels), BatchNormalization should normalise each channel: "
+                         "its axis is the channels axis.", ("params", "activations"))
+    return None
+
+
+def padding(case):
+    for r in case.ref.layers:
+        s = case.partner(r)
+        if r.kind == "conv2d" and s is not None and s.kind == "conv2d" and s.config.get("padding") != r.config.get("padding"):
+            return _hint("padding", f"{r.name} uses padding '{s.config.get('padding')}'. With an f x f kernel, 'valid' "
+                         "padding shrinks the height and width by f - 1 and 'same' keeps them: check which one the "
+                         "assignment asks of this convolution.", ("shapes", "activations"))
+    return None
+
+
+def filters_order(case):
+    """The main path's filter counts, all present, in another order."""
+    blocks = {}
+    for r in case.ref.layers:
+        m = _MAIN_CONV.match(r.name)
+        if m:
+            blocks.setdefault(m.group(1), []).append(r)
+    for name, convs in blocks.items():
+        partners = [case.partner(r) for r in convs]
+        if len(convs) < 3 or any(s is None for s in partners):
+            continue
+        want = [r.config.get("filters") for r in convs]
+        got = [s.config.get("filters") for s in partners]
+        if got != want and Counter(got) == Counter(want):
+            return _hint("filters_order", f"res{name}: the main path's convolutions have the right filter counts in "
+                         f"the wrong order ({', '.join(map(str, got))}). filters lists F1, F2, F3 in the order of the "
+                         "three convolutions of the main path.", ("shapes", "params", "activations"))
+    return None
+
+
+def missing_block(case):
+    """A stage with a block too few (ResNet50: the reference has many blocks)."""
+    ref_blocks = {m.groups() for m in map(_BLOCK.match, (r.name for r in case.ref.layers)) if m}
+    if len(ref_blocks) < 2:
+        return None
+    sub_blocks = {m.groups() for m in map(_BLOCK.match, (s.name for s in case.sub.layers)) if m}
+    sub_adds = sum(s.kind == "add" for s in case.sub.layers)
+    if sub_adds >= sum(r.kind == "add" for r in case.ref.layers):
+        return None
+    stages = {stage for stage, _ in sub_blocks}
+    for stage, block in sorted(ref_blocks - sub_blocks):
+        if stage in stages:
+            return _hint("missing_block", f"Stage {stage} has no block '{block}' (no layer is named "
+                         f"res{stage}{block}_...): count the blocks each stage should have.")
+    return None
+
+
+PER_CASE = (missing_shortcut, relu_before_add, missing_final_relu, shortcut_stride, bn_axis, padding,
+            filters_order, missing_block)
+
+
+# ----------------------------------------------------------------------------- across calls
+
+
+def _settings_across(cases, kind, key):
+    """For each reference layer index of `kind`: [(case, ref value, submitted value)] over all calls."""
+    out = {}
+    for layer in cases[0].ref.layers:
+        if layer.kind != kind or key not in layer.config:
+            continue
+        rows = []
+        for c in cases:
+            if layer.index >= len(c.ref.layers) or c.ref.layers[layer.index].kind != kind:
+                break
+            r = c.ref.layers[layer.index]
+            s = c.partner(r)
+            if s is None or s.kind != kind:
+                break
+            rows.append((c, r, r.config.get(key), s.config.get(key)))
+        else:
+            out[layer.index] = rows
+    return out
+
+
+def hard_coded(cases):
+    """Settings that stay the same whatever the argument they should follow, and arguments whose default is wrong."""
+    hints = []
+    if len(cases) < 2:
+        return hints
+    for (kind, key), arg in ARGUMENT_OF.items():
+        if not any(arg in c.kwargs for c in cases):
+            continue  # not an argument of this function (or never varied by the grader)
+        fixed, wrong_default = [], []
+        for rows in _settings_across(cases, kind, key).values():
+            refs, subs = [row[2] for row in rows], [row[3] for row in rows]
+            wrong = [row for row in rows if row[2] != row[3]]
+            if not wrong:
+                continue
+            if all(arg not in row[0].kwargs for row in wrong):
+                wrong_default.append(wrong[0])  # right whenever the argument is given
+            elif len(set(refs)) > 1 and len(set(subs)) == 1:
+                fixed.append(wrong[0])
+        if arg == "s":
+            shortcut = {row[1].name for row in fixed if _SHORTCUT_CONV.match(row[1].name)}
+            if len(shortcut) == len(fixed):
+                fixed = []  # only the shortcut ignores s: shortcut_stride says it better
+        if fixed:
+            c, _, want, got = fixed[0]
+            names = " and ".join(row[1].name for row in fixed[:3])
+            what = {"f": "kernel size", "s": "stride", "classes": "number of units"}[arg]
+            hints.append(_hint(f"hard_coded_{arg}", f"{names}: the {what} stays {_fmt(got)} whatever {arg} is "
+                               f"(with {c.id}, {_fmt(want)} was expected). Use the argument {arg}: "
+                               f"the grader calls the function with other values of {arg} than the notebook does."))
+        if wrong_default:
+            c, r, _, _ = wrong_default[0]
+            hints.append(_hint(f"default_{arg}", f"{r.name} is right when {arg} is given and wrong when it is left out "
+                               f"({c.id}): check the default value of {arg} in the signature."))
+    return hints
+
+
+def hard_coded_names(cases):
+    """Layer names that do not follow stage and block."""
+    if len(cases) < 2:
+        return []
+    for layer in cases[0].ref.layers:
+        if not _BLOCK.match(layer.name):
+            continue
+        rows = []
+        for c in cases:
+            r = c.ref.layers[layer.index] if layer.index < len(c.ref.layers) else None
+            s = c.partner(r) if r is not None else None
+            if s is None:
+                break
+            rows.append((r.name, s.name))
+        else:
+            if len({r for r, _ in rows}) > 1 and len({s for _, s in rows}) == 1:
+                return [_hint("hard_coded_names", f"The layer names stay the same ('{rows[0][1]}', ...) whatever "
+                              "stage and block are: build them from the stage and block arguments.", ("names",))]
+    return []
+
+
+def diagnose(function, cases):
+    """Every hint that applies to one function, over all its graded calls, first found first, no repeats.
+
+    `cases` are (case id, reference, submission, layer pairs) for the calls that built something.
+    """
+    kwargs = {c["id"]: c.get("kwargs", {}) for c in CASES.get(function, ())}
+    views = [Case(cid, ref, sub, pairs, kwargs.get(cid, {})) for cid, ref, sub, pairs in cases]
+    found = []
+    for view in views:
+        found += [h for h in (recognise(view) for recognise in PER_CASE) if h is not None]
+    if any(h.id == "relu_before_add" for h in found):  # the ReLU is there, just before the Add
+        found = [h for h in found if h.id != "missing_final_relu"]
+    found += hard_coded(views) + hard_coded_names(views)
+    seen, out = set(), []
+    for h in found:
+        if h.id not in seen:
+            seen.add(h.id)
+            out.append(h)
+    return tuple(out)
