@@ -23,8 +23,8 @@ grade: $(STAMP)
 expected: $(STAMP)
 	$(PY) -m grader expected
 
-## the whole test suite, slow tests included (what CI runs)
-test: $(STAMP)
+## the whole test suite, slow tests included (what CI runs); `browser` installs Chromium for the HTML test
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## the quick tests only

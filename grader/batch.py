@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader import expected as expected_outputs
-from grader import report
+from grader import html_report, report
+from grader import visibility as test_visibility
 from grader.grade import failed_result, grade_notebook
 from grader.sandbox import Limits
 
@@ -127,8 +128,9 @@ def gradebook_csv(rows):
 
 class Batch:
     def __init__(self, out, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR,
-                 progress=True):
+                 progress=True, visibility="visible"):
         self.out = Path(out)
+        self.visibility = visibility
         self.limits = limits
         self.workers = workers or os.cpu_count() or 1
         self.expected_dir = expected_dir
@@ -151,9 +153,10 @@ class Batch:
         return None
 
     def _record(self, job, result):
-        payload = report.gradescope(result)
+        payload = report.gradescope(result, self.visibility)
         text = json.dumps(payload, indent=2) + "\n"
         write_atomic(job.out / "results.json", text)
+        write_atomic(job.out / "report.html", html_report.render(result))
         self.manifest[str(job.out.relative_to(self.out))] = {
             "submission": str(job.path), "key": job.key, "results_sha256": hashlib.sha256(text.encode()).hexdigest()}
         write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))

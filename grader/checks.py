@@ -82,9 +82,14 @@ def check_names(ref, sub, pairs):
 
 
 def check_shapes(ref, sub, pairs):
-    """Output shapes of matched layers. Only the first layer of each chain of differences is
-    reported: the layers after it differ because of it."""
+    """Output shapes of matched layers, and of the named layers that are missing (a block that
+    returns its input unchanged has the right output shape, but none of the layers). Only the first
+    layer of each chain of differences is reported: the layers after it differ because of it."""
     msgs = []
+    missing = [r.name for r in ref.layers if r.kind in NAMED_KINDS and r.index not in pairs]
+    if missing and not sub.error:
+        msgs.append(f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}: expected "
+                    f"{len(missing)} more layer(s) with output shapes, found none")
     if sub.error:
         msgs.append(f"the model could not be built: {sub.error}")
     elif tuple(sub.output_shape) != tuple(ref.output_shape):
@@ -238,12 +243,19 @@ def judge_function(expected, submitted, points):
     return tuple(checks)
 
 
+def recognised_mistakes(expected, submitted):
+    """Every hint grader.diagnosis finds for one function, whether or not a check failed (for tests and tools)."""
+    cases = [(ref.case, ref, sub, match_layers(ref.layers, sub.layers))
+             for ref, sub in (_measured_cases(expected, submitted) or []) if sub is not None and len(sub.layers) > 1]
+    return diagnose(expected.function, cases)
+
+
 # ----------------------------------------------------------------------------- side-by-side view
 
 
 def _cells(layer, layers):
     name = layer.name if layer.kind in NAMED_KINDS or layer.kind == "input" else describe(layer, layers)
-    settings = ", ".join(f"{k}={_fmt(v)}" for k, v in layer.config.items())
+    settings = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(layer.config.items()))
     return (name, layer.class_name, _shape_text(layer.output_shape), f"{layer.params:,}", settings)
 
 

@@ -56,14 +56,14 @@ def limits_from(args):
 
 
 def _grade(args):
-    submissions = expand(args.submissions)
-    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
-        return _grade_batch(args, submissions)
     try:
         shown = test_visibility.load(args.visibility)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    submissions = expand(args.submissions)
+    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+        return _grade_batch(args, submissions, shown)
     limits = limits_from(args)
     kernel = Kernel(limits)  # starts now, so it warms up while the expected outputs load
     kernels = [kernel]
@@ -72,6 +72,8 @@ def _grade(args):
         result = grade_notebook(submissions[0], expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
     except GraderError as exc:
         result = failed_result(submissions[0].name, f"the grader is not set up: {exc}")
+    except Exception as exc:  # a grader bug must still leave a results.json that says so
+        result = failed_result(submissions[0].name, f"internal grader error: {type(exc).__name__}: {exc}")
     finally:
         for k in kernels:
             k.close()
@@ -82,7 +84,7 @@ def _grade(args):
     return 0
 
 
-def _grade_batch(args, submissions):
+def _grade_batch(args, submissions, shown):
     try:
         expected_outputs.load_all(args.expected)
     except GraderError as exc:
@@ -91,7 +93,8 @@ def _grade_batch(args, submissions):
             write_atomic(args.out / s.stem / "results.json", json.dumps(report.gradescope(result), indent=2) + "\n")
         print(f"Grading failed: {exc}")
         return 0
-    batch = Batch(args.out, limits_from(args), args.workers, args.expected, progress=not args.no_progress)
+    batch = Batch(args.out, limits_from(args), args.workers, args.expected, progress=not args.no_progress,
+                  visibility=shown)
     payloads = batch.run(submissions)
     width = max([len(p.name) for p in payloads] + [10])
     print("submission".ljust(width), "score".rjust(8))

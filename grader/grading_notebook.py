@@ -51,14 +51,16 @@ def build(definitions, probe_source, blocks_source, cases):
     """
     cells = [_cell(SETUP, "setup")]
     cells += [_cell(src, "student", cell_number=n) for n, src in definitions]
-    cells.append(_cell(LOAD_PROBE.format(name=PROBE_NAME, source=probe_source), "probe"))
+    # A fresh probe for every function: a submission that tampers with it while one function
+    # runs cannot change how the next one is measured.
+    load_probe = LOAD_PROBE.format(name=PROBE_NAME, source=probe_source)
     for function, function_cases in cases.items():
         blocks = "None"
         if function == "ResNet50":
             cells.append(_cell(LOAD_BLOCKS.format(source=blocks_source), "blocks"))
             blocks = ("{k: _resnet_grader_blocks[k] for k in ('identity_block', 'convolutional_block')}")
         source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)), blocks=blocks)
-        cells.append(_cell(source, "measure", function=function))
+        cells.append(_cell(load_probe + source, "measure", function=function))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "resnet-grader", "display_name": "ResNet grader", "language": "python"}
     return nb

@@ -12,7 +12,7 @@ from grader.spec import ASPECTS, FUNCTIONS
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d232b;
-       margin: 0 auto; padding: 24px 32px 64px; max-width: 1220px; background: #fbfbfc; }
+       margin: 0 auto; padding: 24px 24px 64px; max-width: 1240px; background: #fbfbfc; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 36px 0 8px; border-bottom: 2px solid #d5dbe3; }
 h3 { font-size: 16px; margin: 18px 0 6px; }
 .muted { color: #5b6573; } .score { font-size: 40px; font-weight: 700; margin: 8px 0; }
@@ -27,9 +27,13 @@ td.full { background: #e7f5ec; } td.part { background: #fff4d6; } td.zero { back
 .hints { border-left: 5px solid #3166b0; background: #e8f0fb; padding: 6px 12px; margin: 8px 0; }
 .hints p { margin: 4px 0; }
 ul.msgs { margin: 4px 0 10px; padding-left: 22px; } ul.msgs li { margin: 2px 0; }
-code, .layers td { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
-.layers td.diff { background: #ffd9d3; color: #7d1a10; font-weight: 600; }
-.layers td.gap { background: #f3f4f6; color: #8a93a0; font-style: italic; }
+code, .layers td { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 11px; }
+.layers { width: 100%; } .layers th { font-size: 12px; } .layers td { padding: 2px 4px; }
+.layers td:nth-child(5), .layers td:nth-child(10) { max-width: 150px; font-size: 10px; }
+div.scroll { overflow-x: auto; }
+.layers td:nth-child(3), .layers td:nth-child(8) { white-space: nowrap; }
+.layers td.diff { background: #ffc9c0; color: #7d1a10; font-weight: 700; }
+.layers td.gap { background: #fbe9e7; color: #8a4a40; font-style: italic; }
 .layers th.side { text-align: center; } .layers td.sep, .layers th.sep { border-left: 3px solid #8a93a0; }
 details { margin: 6px 0 14px; } summary { cursor: pointer; font-weight: 600; }
 """
@@ -111,7 +115,7 @@ def _layers(table):
     label = f"{diff} row(s) differ" if diff else "all layers agree"
     opened = " open" if diff else ""
     return (f"<details{opened}><summary>Layers of {escape(table.call)} &middot; {label}</summary>"
-            f'<table class="layers">{head}{"".join(body)}</table></details>')
+            f'<div class="scroll"><table class="layers">{head}{"".join(body)}</table></div></details>')
 
 
 def _function(result, function):

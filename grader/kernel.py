@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -76,15 +77,16 @@ class Kernel:
         if limits.run_as:
             shutil.chown(self.workdir, limits.run_as)
         ksm = KernelSpecManager(kernel_dirs=[str(self.tmp / "kernels")], ensure_native_kernel=False)
-        self.km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
-                                ip=str(self.tmp / "ipc"))
-        self.km.start_kernel(env=kernel_env(self.workdir), cwd=str(self.workdir))
+        # nbclient needs the asynchronous manager: a blocking client would stall its event loop.
+        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                                     ip=str(self.tmp / "ipc"))
+        run_sync(self.km.start_kernel)(env=kernel_env(self.workdir), cwd=str(self.workdir))
         self.pid = self.km.provisioner.pid if self.km.provisioner else None
 
     def close(self):
         try:
             if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
+                run_sync(self.km.shutdown_kernel)(now=True)
         except Exception:
             pass
         if self.pid:

@@ -71,13 +71,13 @@ MISTAKES = (
             ((SHORTCUT_CONV, SHORTCUT_CONV.replace("Conv2D(F3", "Conv2D(F1")),),
             ("shapes", "params", "activations"), "res3a_branch1"),
     Variant("conv-shortcut-no-bn", "convolutional_block", ((SHORTCUT_BN, ""),),
-            ("names", "params", "activations"), "bn3a_branch1"),
+            ("names", "shapes", "params", "activations"), "bn3a_branch1"),
     Variant("conv-default-s-1", "convolutional_block", (("block, s=2):", "block, s=1):"),),
             ("shapes", "activations"), "res5b_branch2a"),
     Variant("resnet-hardcoded-classes", "ResNet50", (('layers.Dense(classes, activation="softmax", name="fc" + str(classes))', 'layers.Dense(6, activation="softmax", name="fc6")'),),
             ("names", "shapes", "params", "activations"), "fc3"),
     Variant("resnet-missing-stage-block", "ResNet50", (("(4, (256, 256, 1024), 2, 'bcdef')", "(4, (256, 256, 1024), 2, 'bcde')"),),
-            ("names", "params", "activations"), "res4f_branch2a"),
+            ("names", "shapes", "params", "activations"), "res4f_branch2a"),
     Variant("resnet-stage2-stride-2", "ResNet50", (("(2, (64, 64, 256), 1, 'bc')", "(2, (64, 64, 256), 2, 'bc')"),),
             ("names", "shapes", "params", "activations"), "res2a_branch2a: expected output shape (None, 15, 15, 64), found (None, 8, 8, 64); expected strides (1, 1), found (2, 2)"),
     Variant("resnet-no-maxpool", "ResNet50", (("X = layers.MaxPooling2D((3, 3), strides=(2, 2))(X)\n", ""),),
@@ -119,3 +119,23 @@ EQUIVALENTS = (
                                    (4, (256, 256, 1024), 2, "bcdef"), (5, (512, 512, 2048), 2, "bc")))),)),
     Variant("relu-layers-in-resnet", "ResNet50", (('layers.Activation("relu")', "layers.ReLU()"), ("axis=3", "axis=-1"))),
 )
+
+# The hint (grader.diagnosis) each mistake must produce, by the hint's id; a correct variant produces none.
+# The letter 'l' for '1' is named inside the names message itself ("the digit one", above).
+HINTS = {
+    "identity-missing-final-relu": "missing_final_relu",
+    "identity-relu-before-add": "relu_before_add",
+    "identity-no-shortcut": "missing_shortcut",
+    "identity-hardcoded-f": "hard_coded_f",
+    "identity-valid-padding": "padding",
+    "identity-filters-order": "filters_order",
+    "identity-bn-axis-1": "bn_axis",
+    "identity-hardcoded-names": "hard_coded_names",
+    "conv-shortcut-stride-1": "shortcut_stride",
+    "conv-hardcoded-s": "hard_coded_s",
+    "conv-stride-on-middle-conv": "hard_coded_s",
+    "conv-default-s-1": "default_s",
+    "resnet-hardcoded-classes": "hard_coded_classes",
+    "resnet-missing-stage-block": "missing_block",
+    "resnet-bn-conv1-axis-1": "bn_axis",
+}

@@ -7,21 +7,25 @@ the whole corpus runs in a minute. test_grade_e2e.py runs the same path through 
 import pytest
 
 import solution
-from corpus import EQUIVALENTS, MISTAKES
+from corpus import EQUIVALENTS, HINTS, MISTAKES
 from grader import probe
-from grader.checks import judge_function
+from grader.checks import judge_function, recognised_mistakes
 from grader.measurement import from_wire
 from grader.spec import CASES, POINTS
 
 REFERENCE_BLOCKS = {"identity_block": solution.identity_block, "convolutional_block": solution.convolutional_block}
 
 
-def grade_variant(variant, expected_outputs):
+def measure_variant(variant):
     namespace = {}
     exec(compile(variant.source(), variant.id, "exec"), namespace)
     blocks = REFERENCE_BLOCKS if variant.function == "ResNet50" else None
     measured = probe.measure_function(variant.function, namespace[variant.function], list(CASES[variant.function]), blocks)
-    got = from_wire(probe.encode(measured), variant.function)
+    return from_wire(probe.encode(measured), variant.function)
+
+
+def grade_variant(variant, expected_outputs, got=None):
+    got = measure_variant(variant) if got is None else got
     return judge_function(expected_outputs[variant.function], got, POINTS[variant.function])
 
 
@@ -37,15 +41,30 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("variant", [_param(v) for v in MISTAKES])
 def test_mistake_loses_its_aspects_and_names_the_layer(variant, expected_outputs):
-    checks = grade_variant(variant, expected_outputs)
+    got = measure_variant(variant)
+    checks = grade_variant(variant, expected_outputs, got)
     lost = tuple(c.aspect for c in checks if c.score < c.max_score)
     assert lost == variant.loses
     feedback = "\n".join(m for c in checks for m in c.messages)
     assert variant.names in feedback
+    # the mistake is named by its own hint, shown in the feedback, and by no other hint
+    hints = recognised_mistakes(expected_outputs[variant.function], got)
+    assert [h.id for h in hints] == ([HINTS[variant.id]] if variant.id in HINTS else [])
+    for h in hints:
+        assert f"hint: {h.text}" in feedback
+
+
+def test_every_hint_is_shown_on_a_real_mistake():
+    assert set(HINTS) <= {v.id for v in MISTAKES}
+    assert set(HINTS.values()) >= {"missing_final_relu", "relu_before_add", "shortcut_stride", "hard_coded_f",
+                                   "hard_coded_s", "hard_coded_classes", "bn_axis", "padding", "filters_order",
+                                   "missing_block"}
 
 
 @pytest.mark.parametrize("variant", [_param(v) for v in EQUIVALENTS])
 def test_equivalent_answer_gets_full_marks(variant, expected_outputs):
-    checks = grade_variant(variant, expected_outputs)
+    got = measure_variant(variant)
+    checks = grade_variant(variant, expected_outputs, got)
     assert [c.aspect for c in checks if not c.passed] == []
+    assert recognised_mistakes(expected_outputs[variant.function], got) == ()
     assert sum(c.score for c in checks) == sum(POINTS[variant.function].values())

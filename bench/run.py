@@ -1,0 +1,180 @@
+"""`make bench`: the grader's latency and throughput beside the floor and full execution, in one run.
+
+(a) floor: a bare process that imports TensorFlow and builds and runs the grader's models.
+(b) one grade: `python -m grader grade` of one correct submission.
+(c) full execution: `jupyter nbconvert --execute` of the same notebook, training cut to 1 epoch;
+    the figure for 10 epochs is projected from the training cell's own time.
+(d) a batch of N generated submissions (correct and mistaken) with the default workers.
+Medians of --repeat runs where a row is repeated. Prints figures, then ratios. Asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import corpus  # noqa: E402
+import notebooks  # noqa: E402
+from grader.batch import Batch  # noqa: E402
+from grader.sandbox import Limits  # noqa: E402
+
+PY = sys.executable
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+
+
+def timed(cmd, **kw):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT, **kw)
+    return time.perf_counter() - start
+
+
+class PeakPerWorker:
+    """Samples, for each child of this process, the memory of it and all its descendants."""
+
+    def __init__(self):
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        me = psutil.Process()
+        while not self.stop.is_set():
+            for worker in me.children():
+                try:
+                    procs = [worker] + worker.children(recursive=True)
+                    self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+                except psutil.Error:
+                    pass
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def floor(repeat):
+    return [timed([PY, str(ROOT / "bench" / "floor.py")]) for _ in range(repeat)]
+
+
+def one_grade(path, repeat, tmp):
+    return [timed([PY, "-m", "grader", "grade", str(path), "--out", str(tmp / f"one-{i}")]) for i in range(repeat)]
+
+
+def full_execution(tmp):
+    """nbconvert --execute, top to bottom, with the training cut to 1 epoch; returns (seconds, training cell seconds)."""
+    if not (ROOT / "data" / "signs" / "train_signs.h5").exists():
+        subprocess.run([PY, "-m", "signs.make_data", "data/signs"], check=True, cwd=ROOT, env=ENV,
+                       stdout=subprocess.DEVNULL)
+    nb = notebooks.solved()
+    for cell in nb.cells:
+        if "EPOCHS = RECIPE.epochs" in cell.source:
+            cell.source = cell.source.replace("EPOCHS = RECIPE.epochs", "EPOCHS = 1")
+    path = ROOT / "assignment" / "_bench_full_execution.ipynb"
+    nbformat.write(nb, str(path))
+    out = tmp / "executed.ipynb"
+    try:
+        seconds = timed([str(Path(PY).parent / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
+                         "--ExecutePreprocessor.timeout=3600", "--ExecutePreprocessor.kernel_name=python3",
+                         str(path), "--output", str(out)])
+    finally:
+        path.unlink(missing_ok=True)
+    executed = nbformat.read(str(out), as_version=4)
+    train = next(c for c in executed.cells if "model.fit(" in c.source)
+    t = train.metadata.get("execution", {})
+    start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    epoch = (parse(end) - parse(start)).total_seconds() if start and end else float("nan")
+    return seconds, epoch
+
+
+def generated_class(n, folder):
+    """N submissions: every other one correct, the rest each with one corpus mistake."""
+    folder.mkdir(parents=True)
+    mistakes = list(corpus.MISTAKES)
+    for i in range(n):
+        if i % 2 == 0:
+            nb = notebooks.solved()
+        else:
+            m = mistakes[(i // 2) % len(mistakes)]
+            nb = notebooks.solved(**{m.function: m.source()})
+        notebooks.write(nb, folder / f"student{i:03d}.ipynb")
+    return sorted(folder.glob("*.ipynb"))
+
+
+def batch(paths, tmp, workers):
+    with PeakPerWorker() as mem:
+        start = time.perf_counter()
+        results = Batch(tmp / f"batch-{workers}", Limits(), workers, progress=False).run(paths)
+        seconds = time.perf_counter() - start
+    return seconds, mem.peak, results
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("-n", type=int, default=20, help="submissions in the batch (d)")
+    p.add_argument("--check", type=int, default=4, help="submissions also graded one worker at a time, to compare")
+    p.add_argument("--skip-full", action="store_true", help="skip row (c), which takes minutes")
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        solved = notebooks.write(notebooks.solved(), tmp / "solved.ipynb")
+        a = floor(args.repeat)
+        b = one_grade(solved, args.repeat, tmp)
+        c = None if args.skip_full else full_execution(tmp)
+        paths = generated_class(args.n, tmp / "class")
+        workers = os.cpu_count()
+        d_seconds, d_peak, d_results = batch(paths, tmp, workers)
+        sequential = Batch(tmp / "sequential", Limits(), 1, progress=False).run(paths[: args.check])
+        timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
+        same = all(timeless(sequential[q]) == timeless(d_results[q]) for q in sequential)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    med = statistics.median
+    a_m, b_m = med(a), med(b)
+    per = d_seconds / args.n
+    cpu = psutil.cpu_count()
+    print(f"machine: {cpu} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {sys.version.split()[0]}")
+    print()
+    print(f"{'row':<44}{'median s':>10}   runs")
+    print(f"{'(a) floor: import TF, build + run the models':<44}{a_m:>10.2f}   {', '.join(f'{x:.1f}' for x in a)}")
+    print(f"{'(b) one grade (python -m grader grade)':<44}{b_m:>10.2f}   {', '.join(f'{x:.1f}' for x in b)}")
+    if c:
+        total, epoch = c
+        projected = total + 9 * epoch
+        print(f"{'(c) nbconvert --execute, 1 epoch':<44}{total:>10.2f}   training cell {epoch:.1f} s")
+        print(f"{'(c) projected for 10 epochs':<44}{projected:>10.2f}")
+    print(f"{f'(d) batch of {args.n}, {workers} workers: total':<44}{d_seconds:>10.2f}")
+    print(f"{'(d) per submission':<44}{per:>10.2f}")
+    print(f"{'(d) peak memory per worker (GiB)':<44}{d_peak / 2**30:>10.2f}")
+    print(f"{'(d) batch results = one-at-a-time results':<44}{'yes' if same else 'NO':>10}   ({args.check} compared)")
+    print()
+    print("ratios (goals: b/a <= 1.5, d/a <= 1.0 per submission, memory <= 1.5 GiB per worker)")
+    print(f"  (b) / (a)                 {b_m / a_m:6.2f}")
+    print(f"  (d) per submission / (a)  {per / a_m:6.2f}")
+    if c:
+        print(f"  (c) 10 epochs / (b)       {projected / b_m:6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Untrusted submissions: every one comes back with sound results, in bounded time, costing only
+the function it breaks, leaving no process behind and staying under its memory cap.
+
+Cases from tests/hostile.py are grouped one per graded function into a notebook,
+so each kernel run exercises up to three of them.
+"""
+
+import json
+import socket
+import threading
+import time
+
+import psutil
+import pytest
+
+import notebooks
+from grader.batch import Batch
+from grader.cli import main
+from grader.grade import grade_notebook
+from grader.sandbox import GiB, Limits, namespaces_available
+from grader.spec import FUNCTIONS
+from hostile import CASES
+
+pytestmark = pytest.mark.slow
+LIMITS = Limits(function_timeout=30, submission_timeout=240, definition_timeout=20)
+BY_ID = {c.id: c for c in CASES}
+GROUPS = (
+    ("os-exit", "sys-exit", "write-results-files"),
+    ("sigint-ignored-endless-loop", "endless-recursion"),
+    ("allocate-16-gib", "orphan-processes", "sleep-an-hour"),
+    ("input-call", "print-64-mib"),
+    ("network", "environment-scrubbed"),
+    ("monkeypatch-numpy-keras", "import-solution"),
+    ("tamper-grader-probe",),
+)
+# Upper bounds, in seconds, generous for a loaded 2-core machine: a kernel start per crash, a timeout per hang.
+BUDGET = {"crash": 45, "hang": LIMITS.function_timeout + 45, "base": 90}
+HANGS = {"sigint-ignored-endless-loop", "sleep-an-hour"}
+CRASHES = {"os-exit"}
+
+
+class Watch:
+    """Samples the memory of every process under this one while grading runs."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in me.children(recursive=True):
+                try:
+                    total = max(total, p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def stray_processes():
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if cmd.startswith("sleep 424") or "ipykernel_launcher" in cmd:
+            found.append(cmd)
+    return found
+
+
+@pytest.fixture
+def listener():
+    """A server on loopback that a sandboxed kernel must not reach."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    srv.settimeout(0.1)
+    yield srv
+    srv.close()
+
+
+def _accepted(srv):
+    try:
+        srv.accept()[0].close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=["+".join(g) for g in GROUPS])
+def test_hostile_group(group, tmp_path, listener, monkeypatch, expected_outputs):
+    monkeypatch.setenv("GRADER_TEST_SECRET", "hunter2")
+    out = tmp_path / "out"
+    port = listener.getsockname()[1]
+    sources = {BY_ID[c].function: BY_ID[c].source().replace("PORT", str(port)).replace("OUT_DIR", str(out))
+               for c in group}
+    path = notebooks.write(notebooks.solved(**sources), tmp_path / "hostile.ipynb")
+
+    start = time.monotonic()
+    with Watch() as watch:
+        assert main(["grade", str(path), "--out", str(out), "--function-timeout", str(LIMITS.function_timeout),
+                     "--submission-timeout", str(LIMITS.submission_timeout)]) == 0
+    seconds = time.monotonic() - start
+
+    results = json.loads((out / "results.json").read_text())
+    scores = {f: sum(t["score"] for t in results["tests"] if t["extra_data"]["function"] == f) for f in FUNCTIONS}
+    full = {f: sum(t["max_score"] for t in results["tests"] if t["extra_data"]["function"] == f) for f in FUNCTIONS}
+    broken = {BY_ID[c].function for c in group if BY_ID[c].zero}
+    for f in FUNCTIONS:
+        assert scores[f] == (0 if f in broken else full[f]), (f, results["tests"])
+    assert results["score"] == sum(full[f] for f in FUNCTIONS if f not in broken)
+
+    budget = BUDGET["base"] + sum(BUDGET["hang"] if c in HANGS else BUDGET["crash"] if c in CRASHES else 0 for c in group)
+    assert seconds < budget
+    assert watch.peak < LIMITS.memory + 1 * GiB
+    assert stray_processes() == []
+    assert len(json.dumps(results)) < 100_000  # 64 MiB of printing did not reach the results
+    if namespaces_available():
+        assert not _accepted(listener)
+
+
+def test_broken_files_get_a_message_and_a_zero(tmp_path):
+    cases = {"empty": b"", "not-json": b"{{{", "renamed-py": b"import keras\n\ndef identity_block(X):\n    pass\n",
+             "not-utf8": b"\xff\xfe\xfa", "no-cells": b'{"metadata": {}}'}
+    for name, data in cases.items():
+        (tmp_path / f"{name}.ipynb").write_bytes(data)
+    out = tmp_path / "out"
+    assert main(["grade", *[str(tmp_path / f"{n}.ipynb") for n in cases], "--out", str(out), "--no-progress"]) == 0
+    for name in cases:
+        r = json.loads((out / name / "results.json").read_text())
+        assert r["score"] == 0 and "Grading failed" in r["output"] and len(r["tests"]) == 12
+
+
+def test_deleted_cell_and_double_definition(tmp_path, expected_outputs):
+    """A deleted graded cell costs that function; a function defined twice is graded on its last definition."""
+    nb = notebooks.solved()
+    nb.cells.remove(notebooks.graded_cell(nb, "identity_block"))
+    cell = notebooks.graded_cell(nb, "convolutional_block")
+    cell.source = "def convolutional_block(X, f, filters, stage, block, s=2):\n    return X\n\n" + cell.source
+    nb.metadata["kernelspec"] = {"name": "julia-1.9", "display_name": "Julia", "language": "julia"}
+    r = grade_notebook(notebooks.write(nb, tmp_path / "nb.ipynb"), expected_outputs, LIMITS)
+    by = {f: sum(c.score for c in r.checks if c.function == f) for f in FUNCTIONS}
+    assert by == {"identity_block": 0, "convolutional_block": 35, "ResNet50": 35}
+    assert "identity_block is not defined" in "\n".join(c.note for c in r.checks)
+
+
+def test_batch_survives_bad_submissions_and_resumes_without_regrading(tmp_path, capsys):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    notebooks.write(notebooks.solved(), folder / "alice.ipynb")
+    notebooks.write(notebooks.solved(identity_block=BY_ID["os-exit"].source()), folder / "bob.ipynb")
+    (folder / "carol.ipynb").write_text("not a notebook")
+    out = tmp_path / "out"
+    graded = []
+    batch = Batch(out, LIMITS, workers=2)
+    first = batch.run(sorted(folder.glob("*.ipynb")), on_result=lambda job, r: graded.append(job.path.name))
+    assert sorted(graded) == ["alice.ipynb", "bob.ipynb", "carol.ipynb"]
+    assert [first[p]["score"] for p in sorted(first)] == [100, 70, 0]
+    book = (out / "gradebook.csv").read_text().splitlines()
+    assert book[0].startswith("submission,score,max_score,identity_block: names")
+    assert [line.split(",")[0] for line in book[1:]] == ["alice", "bob", "carol"]
+    assert "grading: 100%" in capsys.readouterr().err  # the progress bar
+
+    regraded = []
+    again = Batch(out, LIMITS, workers=2).run(sorted(folder.glob("*.ipynb")), on_result=lambda j, r: regraded.append(j))
+    assert regraded == [] and again == first
+    notebooks.write(notebooks.assignment(), folder / "alice.ipynb")  # alice resubmits: only she is graded again
+    Batch(out, LIMITS, workers=1).run(sorted(folder.glob("*.ipynb")), on_result=lambda j, r: regraded.append(j.path.name))
+    assert regraded == ["alice.ipynb"]
+    assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporary files
