@@ -1,5 +1,7 @@
 # Every target builds .venv itself on first use, from requirements.lock.
-PYTHON ?= python3
+# The system's Python 3.11 where there is one: an interpreter outside /root, so that hardened
+# mode's unprivileged kernel user can run it too.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

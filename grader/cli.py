@@ -16,6 +16,7 @@ from grader.batch import Batch, write_atomic
 from grader.errors import GraderError
 from grader.grade import failed_result, grade_notebook
 from grader.kernel import Kernel
+from grader import sandbox
 from grader.sandbox import Limits
 
 
@@ -35,6 +36,9 @@ def _parser():
     g.add_argument("--workers", type=int, default=None,
                    help="submissions graded at once in a batch (default: the number of CPUs)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--run-as", default="", metavar="USER",
+                   help="hardened mode, when grading as root: run kernels as this unprivileged user, which must "
+                        "not be able to read solution/ or the expected outputs (see the README)")
     g.add_argument("--visibility", type=Path, default=test_visibility.DEFAULT_FILE,
                    help="JSON file of Gradescope visibility per test (default: grader/visibility.json)")
     e = sub.add_parser("expected", help="regenerate the expected outputs from solution/")
@@ -52,7 +56,27 @@ def expand(paths):
 
 def limits_from(args):
     return Limits(function_timeout=args.function_timeout, submission_timeout=args.submission_timeout,
-                  memory=int(args.memory * 2**30))
+                  memory=int(args.memory * 2**30), run_as=args.run_as)
+
+
+def hardened_problems(args):
+    """Why hardened mode cannot run as asked, or '' when it can."""
+    if not args.run_as:
+        return ""
+    import os
+    import pwd
+
+    try:
+        pwd.getpwnam(args.run_as)
+    except KeyError:
+        return f"--run-as: there is no user {args.run_as!r}"
+    if os.geteuid() != 0:
+        return "--run-as needs the grader to run as root"
+    exposed = sandbox.readable_by_others([Path(__file__).parent.parent / "solution", Path(args.expected)])
+    if exposed:
+        return (f"--run-as: {len(exposed)} files of the solution or expected outputs are readable by other users "
+                f"(e.g. {exposed[0]}); run `chmod -R o-rwx solution {args.expected}` first")
+    return ""
 
 
 def _grade(args):
@@ -60,6 +84,10 @@ def _grade(args):
         shown = test_visibility.load(args.visibility)
     except GraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problem = hardened_problems(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     submissions = expand(args.submissions)
     if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):

@@ -62,6 +62,17 @@ def kernel_env(workdir):
     return env
 
 
+class _Manager(AsyncKernelManager):
+    """Hands the connection file to the unprivileged user in hardened mode, so its kernel can read it."""
+
+    run_as = ""
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.run_as:
+            shutil.chown(self.connection_file, self.run_as)
+
+
 class Kernel:
     """One kernel, started at once and used for one submission; `close` leaves nothing behind."""
 
@@ -74,12 +85,17 @@ class Kernel:
         spec.mkdir(parents=True)
         argv = sandbox.kernel_argv(limits) + [f"--IPKernelApp.exec_lines={WARM_UP}"]
         (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
-        if limits.run_as:
-            shutil.chown(self.workdir, limits.run_as)
+        sockets = self.tmp / "sockets"
+        sockets.mkdir()
+        if limits.run_as:  # the kernel's user owns its working and socket folders, and nothing else here
+            self.tmp.chmod(0o711)
+            for folder in (self.workdir, sockets):
+                shutil.chown(folder, limits.run_as, sandbox.group_of(limits.run_as))
         ksm = KernelSpecManager(kernel_dirs=[str(self.tmp / "kernels")], ensure_native_kernel=False)
         # nbclient needs the asynchronous manager: a blocking client would stall its event loop.
-        self.km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
-                                     ip=str(self.tmp / "ipc"))
+        self.km = _Manager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                           ip=str(sockets / "ipc"), connection_file=str(sockets / "connection.json"))
+        self.km.run_as = limits.run_as
         run_sync(self.km.start_kernel)(env=kernel_env(self.workdir), cwd=str(self.workdir))
         self.pid = self.km.provisioner.pid if self.km.provisioner else None
 

@@ -56,10 +56,27 @@ def kernel_argv(limits):
         if not limits.network:
             argv.append("-n")
     if limits.run_as:
-        argv += ["setpriv", f"--reuid={limits.run_as}", f"--regid={limits.run_as}", "--clear-groups"]
+        argv += ["setpriv", f"--reuid={limits.run_as}", f"--regid={group_of(limits.run_as)}", "--clear-groups"]
     if shutil.which("prlimit"):
         argv += ["prlimit", f"--data={limits.memory}", "--core=0", f"--fsize={256 * 1024 * 1024}"]
     return argv + [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def group_of(user):
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def readable_by_others(paths):
+    """The files among `paths` (recursively) that users other than the owner can read: in hardened
+    mode the kernel's user must not read the solution or the expected outputs."""
+    found = []
+    for root in paths:
+        for path in [root, *root.rglob("*")] if root.is_dir() else [root]:
+            if path.stat().st_mode & 0o004:
+                found.append(path)
+    return found
 
 
 def kill_tree(pid):

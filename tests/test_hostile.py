@@ -177,3 +177,51 @@ def test_batch_survives_bad_submissions_and_resumes_without_regrading(tmp_path, 
     Batch(out, LIMITS, workers=1).run(sorted(folder.glob("*.ipynb")), on_result=lambda j, r: regraded.append(j.path.name))
     assert regraded == ["alice.ipynb"]
     assert not list(out.rglob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def _can_run_as(user):
+    import os
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        return False
+    try:
+        import pwd
+
+        gid = pwd.getpwnam(user).pw_gid
+    except KeyError:
+        return False
+    done = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={gid}", "--clear-groups", sys.executable, "-c", "pass"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _can_run_as("nobody"), reason="needs root, a 'nobody' user and an interpreter it can run")
+def test_hardened_mode_runs_the_kernel_as_an_unprivileged_user(tmp_path, expected_outputs):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the answers")
+    secret.chmod(0o600)
+    body = (f"import os\ntry:\n    open({str(secret)!r}).read()\n    raise RuntimeError('read a root-only file')\n"
+            "except PermissionError:\n    pass\nassert os.geteuid() != 0, 'running as root'")
+    src = notebooks.solution_sources()["identity_block"].replace(
+        "    conv_name, bn_name = _names(stage, block)\n",
+        "".join("    " + line + "\n" for line in body.splitlines()) + "    conv_name, bn_name = _names(stage, block)\n", 1)
+    path = notebooks.write(notebooks.solved(identity_block=src), tmp_path / "nb.ipynb")
+    r = grade_notebook(path, expected_outputs, Limits(run_as="nobody", function_timeout=60))
+    assert r.score == 100, [m for c in r.checks for m in c.messages]
+    assert stray_processes() == []
+
+
+def test_hardened_mode_refuses_when_the_solution_is_readable(tmp_path, capsys):
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("hardened mode is for graders running as root")
+    readable = tmp_path / "expected"
+    readable.mkdir()
+    (readable / "x.json").write_text("{}")
+    (readable / "x.json").chmod(0o644)
+    assert main(["grade", str(tmp_path / "nb.ipynb"), "--out", str(tmp_path / "out"), "--run-as", "nobody",
+                 "--expected", str(readable)]) == 2
+    assert "readable by other users" in capsys.readouterr().err
