@@ -180,21 +180,22 @@ def test_batch_survives_bad_submissions_and_resumes_without_regrading(tmp_path, 
 
 
 def _can_run_as(user):
+    """Whether a kernel's own command line, as `user`, can start this interpreter here."""
     import os
+    import pwd
     import subprocess
-    import sys
+
+    from grader.sandbox import kernel_argv
 
     if os.geteuid() != 0:
         return False
     try:
-        import pwd
-
-        gid = pwd.getpwnam(user).pw_gid
+        pwd.getpwnam(user)
     except KeyError:
         return False
-    done = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={gid}", "--clear-groups", sys.executable, "-c", "pass"],
-                          capture_output=True)
-    return done.returncode == 0
+    argv = kernel_argv(Limits(run_as=user))
+    argv = argv[: argv.index("-I") + 1] + ["-c", "pass"]
+    return subprocess.run(argv, capture_output=True, cwd="/").returncode == 0
 
 
 @pytest.mark.skipif(not _can_run_as("nobody"), reason="needs root, a 'nobody' user and an interpreter it can run")
