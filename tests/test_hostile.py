@@ -134,7 +134,10 @@ def test_broken_files_get_a_message_and_a_zero(tmp_path):
     for name, data in cases.items():
         (tmp_path / f"{name}.ipynb").write_bytes(data)
     out = tmp_path / "out"
+    start = time.monotonic()
     assert main(["grade", *[str(tmp_path / f"{n}.ipynb") for n in cases], "--out", str(out), "--no-progress"]) == 0
+    assert time.monotonic() - start < 60  # no kernel is needed to reject them
+    assert stray_processes() == []
     for name in cases:
         r = json.loads((out / name / "results.json").read_text())
         assert r["score"] == 0 and "Grading failed" in r["output"] and len(r["tests"]) == 12
@@ -147,13 +150,18 @@ def test_deleted_cell_and_double_definition(tmp_path, expected_outputs):
     cell = notebooks.graded_cell(nb, "convolutional_block")
     cell.source = "def convolutional_block(X, f, filters, stage, block, s=2):\n    return X\n\n" + cell.source
     nb.metadata["kernelspec"] = {"name": "julia-1.9", "display_name": "Julia", "language": "julia"}
-    r = grade_notebook(notebooks.write(nb, tmp_path / "nb.ipynb"), expected_outputs, LIMITS)
+    start = time.monotonic()
+    with Watch() as watch:
+        r = grade_notebook(notebooks.write(nb, tmp_path / "nb.ipynb"), expected_outputs, LIMITS)
+    assert time.monotonic() - start < BUDGET["base"]
+    assert watch.peak < LIMITS.memory + 1 * GiB
+    assert stray_processes() == []
     by = {f: sum(c.score for c in r.checks if c.function == f) for f in FUNCTIONS}
     assert by == {"identity_block": 0, "convolutional_block": 35, "ResNet50": 35}
     assert "identity_block is not defined" in "\n".join(c.note for c in r.checks)
 
 
-def test_batch_survives_bad_submissions_and_resumes_without_regrading(tmp_path, capsys):
+def test_batch_survives_bad_submissions_matches_sequential_and_resumes(tmp_path, capsys):
     folder = tmp_path / "class"
     folder.mkdir()
     notebooks.write(notebooks.solved(), folder / "alice.ipynb")
@@ -162,13 +170,22 @@ def test_batch_survives_bad_submissions_and_resumes_without_regrading(tmp_path, 
     out = tmp_path / "out"
     graded = []
     batch = Batch(out, LIMITS, workers=2)
-    first = batch.run(sorted(folder.glob("*.ipynb")), on_result=lambda job, r: graded.append(job.path.name))
+    start = time.monotonic()
+    with Watch() as watch:
+        first = batch.run(sorted(folder.glob("*.ipynb")), on_result=lambda job, r: graded.append(job.path.name))
+    assert time.monotonic() - start < 2 * BUDGET["base"] + BUDGET["crash"]
+    assert watch.peak < LIMITS.memory + 1 * GiB
+    assert stray_processes() == []
     assert sorted(graded) == ["alice.ipynb", "bob.ipynb", "carol.ipynb"]
     assert [first[p]["score"] for p in sorted(first)] == [100, 70, 0]
     book = (out / "gradebook.csv").read_text().splitlines()
     assert book[0].startswith("submission,score,max_score,identity_block: names")
     assert [line.split(",")[0] for line in book[1:]] == ["alice", "bob", "carol"]
     assert "grading: 100%" in capsys.readouterr().err  # the progress bar
+
+    sequential = Batch(tmp_path / "sequential", LIMITS, workers=1, progress=False).run(sorted(folder.glob("*.ipynb")))
+    timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
+    assert {p: timeless(r) for p, r in sequential.items()} == {p: timeless(r) for p, r in first.items()}
 
     regraded = []
     again = Batch(out, LIMITS, workers=2).run(sorted(folder.glob("*.ipynb")), on_result=lambda j, r: regraded.append(j))
