@@ -78,6 +78,8 @@ def plan(paths, out):
 # ----------------------------------------------------------------------------- workers
 
 _worker = {}
+# How each worker keeps its next kernel: started ahead, and whether it imports TensorFlow ahead too.
+POOL = {"ahead": int(os.environ.get("GRADER_POOL_AHEAD", "1")), "warm_up": os.environ.get("GRADER_POOL_WARM", "1") == "1"}
 
 
 def _init_worker(limits, expected_dir):
@@ -88,7 +90,7 @@ def _init_worker(limits, expected_dir):
     atexit.register(_close_worker)
     _worker["limits"] = limits
     _worker["expected"] = expected_outputs.load_all(expected_dir)
-    _worker["kernels"] = WarmKernels(limits)
+    _worker["kernels"] = WarmKernels(limits, **POOL)
     _worker["kernels"].fill()  # the first kernel warms up while the batch is being planned
 
 

@@ -76,14 +76,14 @@ class _Manager(AsyncKernelManager):
 class Kernel:
     """One kernel, started at once and used for one submission; `close` leaves nothing behind."""
 
-    def __init__(self, limits=Limits()):
+    def __init__(self, limits=Limits(), warm_up=True):
         self.limits = limits
         self.tmp = Path(tempfile.mkdtemp(prefix="resnet-grader-"))
         self.workdir = self.tmp / "work"
         self.workdir.mkdir()
         spec = self.tmp / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
-        argv = sandbox.kernel_argv(limits) + [f"--IPKernelApp.exec_lines={WARM_UP}"]
+        argv = sandbox.kernel_argv(limits) + ([f"--IPKernelApp.exec_lines={WARM_UP}"] if warm_up else [])
         (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
         sockets = self.tmp / "sockets"
         sockets.mkdir()
