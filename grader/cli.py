@@ -9,15 +9,15 @@ import json
 import sys
 from pathlib import Path
 
-from grader import expected as expected_outputs
-from grader import html_report, report
-from grader import visibility as test_visibility
-from grader.batch import Batch, write_atomic
-from grader.errors import GraderError
-from grader.grade import failed_result, grade_notebook
-from grader.kernel import Kernel
 from grader import sandbox
+from grader import visibility as test_visibility
+from grader.errors import GraderError
+from grader.kernel import Kernel
 from grader.sandbox import Limits
+
+# The rest of the grader is imported after the kernel has been started (see _grade): one grade's
+# critical path is the kernel's TensorFlow import, so it should begin as early as it can.
+EXPECTED_DIR = Path(__file__).parent / "expected"
 
 
 def _parser():
@@ -26,7 +26,7 @@ def _parser():
     g = sub.add_parser("grade", help="grade one or more notebooks")
     g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
     g.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
-    g.add_argument("--expected", type=Path, default=expected_outputs.DEFAULT_DIR, help="expected outputs folder")
+    g.add_argument("--expected", type=Path, default=EXPECTED_DIR, help="expected outputs folder")
     g.add_argument("--function-timeout", type=float, default=Limits.function_timeout,
                    help="seconds one graded function's measurement may take (default: %(default)s)")
     g.add_argument("--submission-timeout", type=float, default=Limits.submission_timeout,
@@ -42,7 +42,7 @@ def _parser():
     g.add_argument("--visibility", type=Path, default=test_visibility.DEFAULT_FILE,
                    help="JSON file of Gradescope visibility per test (default: grader/visibility.json)")
     e = sub.add_parser("expected", help="regenerate the expected outputs from solution/")
-    e.add_argument("--out", type=Path, default=expected_outputs.DEFAULT_DIR)
+    e.add_argument("--out", type=Path, default=EXPECTED_DIR)
     return p
 
 
@@ -93,8 +93,13 @@ def _grade(args):
     if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
         return _grade_batch(args, submissions, shown)
     limits = limits_from(args)
-    kernel = Kernel(limits)  # starts now, so it warms up while the expected outputs load
+    kernel = Kernel(limits)  # starts now, so it warms up while the rest of the grader loads
     kernels = [kernel]
+    from grader import expected as expected_outputs
+    from grader import html_report, report
+    from grader.batch import write_atomic
+    from grader.grade import failed_result, grade_notebook
+
     try:
         expected = expected_outputs.load_all(args.expected)
         result = grade_notebook(submissions[0], expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
@@ -113,6 +118,10 @@ def _grade(args):
 
 
 def _grade_batch(args, submissions, shown):
+    from grader import expected as expected_outputs
+    from grader import report
+    from grader.batch import Batch, write_atomic
+    from grader.grade import failed_result
     try:
         expected_outputs.load_all(args.expected)
     except GraderError as exc:
@@ -133,6 +142,7 @@ def _grade_batch(args, submissions, shown):
 
 
 def _expected(args):
+    from grader import expected as expected_outputs
     for path in expected_outputs.generate(args.out):
         print(f"wrote {path}")
     return 0
