@@ -9,7 +9,6 @@ Medians of --repeat runs where a row is repeated. Prints figures, then ratios. A
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics

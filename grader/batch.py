@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from grader import expected as expected_outputs
 from grader import html_report, report
-from grader import visibility as test_visibility
 from grader.grade import failed_result, grade_notebook
 from grader.sandbox import Limits
 
@@ -156,7 +155,7 @@ class Batch:
 
     def _record(self, job, result):
         payload = report.gradescope(result, self.visibility)
-        text = json.dumps(payload, indent=2) + "\n"
+        text = report.results_json(payload)
         write_atomic(job.out / "results.json", text)
         write_atomic(job.out / "report.html", html_report.render(result))
         self.manifest[str(job.out.relative_to(self.out))] = {

@@ -5,7 +5,6 @@ owns the exit status: 0 whenever every results.json was written.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def _grade(args):
     finally:
         for k in kernels:
             k.close()
-    write_atomic(args.out / "results.json", json.dumps(report.gradescope(result, shown), indent=2) + "\n")
+    write_atomic(args.out / "results.json", report.results_json(report.gradescope(result, shown)))
     write_atomic(args.out / "report.html", html_report.render(result))
     print(report.terminal(result))
     print(f"results: {args.out / 'results.json'}")
@@ -127,7 +126,7 @@ def _grade_batch(args, submissions, shown):
     except GraderError as exc:
         for s in submissions:
             result = failed_result(s.name, f"the grader is not set up: {exc}")
-            write_atomic(args.out / s.stem / "results.json", json.dumps(report.gradescope(result), indent=2) + "\n")
+            write_atomic(args.out / s.stem / "results.json", report.results_json(report.gradescope(result)))
         print(f"Grading failed: {exc}")
         return 0
     batch = Batch(args.out, limits_from(args), args.workers, args.expected, progress=not args.no_progress,

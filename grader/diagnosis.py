@@ -133,24 +133,32 @@ def shortcut_stride(case):
     return None
 
 
-def bn_axis(case):
+def _first_setting_difference(case, kind, key):
+    """The first reference layer of `kind` whose partner has another value of setting `key`, with
+    that value; (None, None) when every such layer agrees."""
     for r in case.ref.layers:
         s = case.partner(r)
-        if r.kind == "batchnorm" and s is not None and s.kind == "batchnorm" and s.config.get("axis") != r.config.get("axis"):
-            return _hint("bn_axis", f"{r.name} normalises over axis {_fmt(s.config.get('axis'))}. In a tensor of shape "
-                         "(batch, height, width, channels), BatchNormalization should normalise each channel: "
-                         "its axis is the channels axis.", ("params", "activations"))
-    return None
+        if r.kind == kind and s is not None and s.kind == kind and s.config.get(key) != r.config.get(key):
+            return r, s.config.get(key)
+    return None, None
+
+
+def bn_axis(case):
+    r, found = _first_setting_difference(case, "batchnorm", "axis")
+    if r is None:
+        return None
+    return _hint("bn_axis", f"{r.name} normalises over axis {_fmt(found)}. In a tensor of shape "
+                 "(batch, height, width, channels), BatchNormalization should normalise each channel: "
+                 "its axis is the channels axis.", ("params", "activations"))
 
 
 def padding(case):
-    for r in case.ref.layers:
-        s = case.partner(r)
-        if r.kind == "conv2d" and s is not None and s.kind == "conv2d" and s.config.get("padding") != r.config.get("padding"):
-            return _hint("padding", f"{r.name} uses padding '{s.config.get('padding')}'. With an f x f kernel, 'valid' "
-                         "padding shrinks the height and width by f - 1 and 'same' keeps them: check which one the "
-                         "assignment asks of this convolution.", ("shapes", "activations"))
-    return None
+    r, found = _first_setting_difference(case, "conv2d", "padding")
+    if r is None:
+        return None
+    return _hint("padding", f"{r.name} uses padding '{found}'. With an f x f kernel, 'valid' "
+                 "padding shrinks the height and width by f - 1 and 'same' keeps them: check which one the "
+                 "assignment asks of this convolution.", ("shapes", "activations"))
 
 
 def filters_order(case):

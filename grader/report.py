@@ -1,5 +1,7 @@
 """Reporters: a GradeResult in, text or Gradescope JSON out. Pure: the CLI does the writing."""
 
+import json
+
 from grader.spec import ASPECTS, FUNCTIONS
 
 
@@ -10,6 +12,11 @@ def _test_output(check):
     if check.outcomes:
         lines.insert(0, f"{check.passed_cases} of {len(check.outcomes)} cases pass.")
     return "\n".join(lines)
+
+
+def results_json(payload):
+    """The text of a results.json file: one format wherever it is written (the batch hashes it)."""
+    return json.dumps(payload, indent=2) + "\n"
 
 
 def gradescope(result, visibility="visible"):

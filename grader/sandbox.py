@@ -9,7 +9,6 @@ namespaces), the kernel runs without them and the grader kills its process tree.
 """
 
 import functools
-import os
 import shutil
 import subprocess
 import sys
@@ -93,24 +92,3 @@ def kill_tree(pid):
             pass
     psutil.wait_procs(procs, timeout=5)
     return len(procs)
-
-
-def become_subreaper():
-    """Adopt orphaned descendants (a kernel's grandchildren that double-fork) so they can be killed."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            PR_SET_CHILD_SUBREAPER = 36
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-
-
-def kill_orphans(keep=()):
-    """Kill this process's children other than `keep`: what a finished kernel left behind."""
-    killed = 0
-    for child in psutil.Process(os.getpid()).children():
-        if child.pid not in keep:
-            killed += kill_tree(child.pid)
-    return killed
