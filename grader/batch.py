@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,7 @@ class Batch:
         finally:
             bar.close()
         self._write_gradebook(jobs, payloads)
+        self._write_class_report(jobs)
         return {job.path: payloads[job] for job in jobs if job in payloads}
 
     def _grade(self, jobs):
@@ -209,6 +211,15 @@ class Batch:
                 except Exception as exc:  # a worker died: this submission still gets a result
                     result = failed_result(job.path.name, f"the grading worker failed: {type(exc).__name__}: {exc}")
                 yield job, result
+
+    def _write_class_report(self, jobs):
+        """OUT/class.html and class.json, rebuilt from every results folder in OUT (grader.class_files)."""
+        from grader import class_files  # imports this module
+
+        try:
+            class_files.write(self.out, {job.out: (job.path, job.key) for job in jobs})
+        except Exception as exc:  # every results.json is written by now: the class page must not fail the batch
+            warnings.warn(f"the class report was not written: {type(exc).__name__}: {exc}", stacklevel=2)
 
     def _write_gradebook(self, jobs, payloads):
         rows = [dict(payloads[j], submission=str(j.out.relative_to(self.out))) for j in jobs if j in payloads]

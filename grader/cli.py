@@ -1,4 +1,4 @@
-"""Command line: `python -m grader grade SUBMISSION... --out DIR` and `python -m grader expected`.
+"""Command line: `python -m grader` (or `resnet-grader`) grade, class and expected.
 
 A thin layer: it parses arguments, calls the core, writes files and prints. It
 owns the exit status: 0 whenever every results.json was written.
@@ -19,10 +19,33 @@ from grader.sandbox import Limits
 EXPECTED_DIR = Path(__file__).parent / "expected"
 
 
+# One example per subcommand, shown by --help.
+EXAMPLES = {
+    "grade": "grade submissions/ --out results/hw3",
+    "class": "class results/hw3",
+    "expected": "expected",
+}
+
+
+def _prog():
+    """The name the grader was started by: the console script, or `python -m grader`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "resnet-grader" if name == "resnet-grader" else "python -m grader"
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m grader", description="Grade ResNet-50 assignment notebooks.")
-    sub = p.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("grade", help="grade one or more notebooks")
+    prog = _prog()
+    examples = "\n".join(f"  {prog} {line}" for line in EXAMPLES.values())
+    p = argparse.ArgumentParser(prog=prog, description="Grade ResNet-50 assignment notebooks.",
+                                epilog=f"examples:\n{examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{grade,class,expected}")
+
+    def command(name, text):
+        return sub.add_parser(name, help=text, description=text,
+                              epilog=f"example:\n  {prog} {EXAMPLES[name]}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    g = command("grade", "grade one or more notebooks, or every notebook in a folder")
     g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
     g.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     g.add_argument("--expected", type=Path, default=EXPECTED_DIR, help="expected outputs folder")
@@ -40,7 +63,12 @@ def _parser():
                         "not be able to read solution/ or the expected outputs (see the README)")
     g.add_argument("--visibility", type=Path, default=test_visibility.DEFAULT_FILE,
                    help="JSON file of Gradescope visibility per test (default: grader/visibility.json)")
-    e = sub.add_parser("expected", help="regenerate the expected outputs from solution/")
+    c = command("class", "rebuild OUT/class.html and OUT/class.json from a folder of batch results")
+    c.add_argument("out", type=Path, metavar="OUT", help="the results folder a batch wrote (grade ... --out OUT)")
+    c.add_argument("--template", type=Path, default=None,
+                   help="the assignment notebook, whose untouched stubs are not compared as answers "
+                        "(default: assignment/ResNets.ipynb beside the grader, when there is one)")
+    e = command("expected", "regenerate the expected outputs from solution/")
     e.add_argument("--out", type=Path, default=EXPECTED_DIR)
     return p
 
@@ -136,7 +164,8 @@ def _grade_batch(args, submissions, shown):
     print("submission".ljust(width), "score".rjust(8))
     for path, payload in payloads.items():
         print(path.name.ljust(width), f"{payload['score']:g}".rjust(8))
-    print(f"results: {args.out}/<submission>/results.json; gradebook: {args.out / 'gradebook.csv'}")
+    print(f"results: {args.out}/<submission>/results.json; gradebook: {args.out / 'gradebook.csv'}; "
+          f"class report: {args.out / 'class.html'}")
     return 0
 
 
@@ -147,9 +176,23 @@ def _expected(args):
     return 0
 
 
+def _class(args):
+    from grader import class_files
+    if not any(args.out.glob("*/results.json")):
+        print(f"error: {args.out} holds no <submission>/results.json: grade a folder with --out {args.out} first",
+              file=sys.stderr)
+        return 2
+    if args.template is not None and not args.template.is_file():
+        print(f"error: --template: no such file {args.template}", file=sys.stderr)
+        return 2
+    figures_path, page = class_files.write(args.out, template=args.template or class_files.TEMPLATE)
+    print(f"class report: {page}; figures: {figures_path}")
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
-    return {"grade": _grade, "expected": _expected}[args.command](args)
+    return {"grade": _grade, "class": _class, "expected": _expected}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ def results_json(payload):
 def gradescope(result, visibility="visible"):
     """Gradescope's results.json schema: score, output and one test per function and aspect.
 
+    Each test's extra_data names its function and aspect, and the ids of the mistakes
+    recognised behind it (grader.diagnosis), for the class report.
     `visibility` is one Gradescope value for every test, or a grader.visibility.Visibility
     giving each test its own. When some tests are not visible, the summary gives the score
     of the visible ones only, so the hidden ones' results do not leak through it.
@@ -49,7 +51,7 @@ def gradescope(result, visibility="visible"):
                 "max_score": c.max_score,
                 "output": _test_output(c),
                 "visibility": of(c.function, c.aspect),
-                "extra_data": {"function": c.function, "aspect": c.aspect},
+                "extra_data": {"function": c.function, "aspect": c.aspect, "hints": [h.id for h in c.hints]},
             }
             for c in result.checks
         ],
