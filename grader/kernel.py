@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader import sandbox
+from grader import leftovers, native_logs, sandbox
 from grader.probe import WIRE_MIMETYPE
 from grader.sandbox import Limits
 
@@ -74,19 +73,27 @@ class _Manager(AsyncKernelManager):
 
 
 class Kernel:
-    """One kernel, started at once and used for one submission; `close` leaves nothing behind."""
+    """One kernel, started at once and used for one submission; `close` leaves nothing behind.
+
+    Start kernels from a thread that lives as long as they do (the main one): the kernel's
+    parent-death signal fires when the thread that started it ends.
+    """
 
     def __init__(self, limits=Limits(), warm_up=True):
-        self.limits = limits
-        self.tmp = Path(tempfile.mkdtemp(prefix="resnet-grader-"))
+        resolved = sandbox.resolve(limits) if limits.isolation == "auto" else limits
+        if resolved is None:
+            raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
+        self.limits = limits = resolved
+        self.tmp = leftovers.new_folder()
         self.workdir = self.tmp / "work"
         self.workdir.mkdir()
-        spec = self.tmp / "kernels" / KERNEL_NAME
-        spec.mkdir(parents=True)
-        argv = sandbox.kernel_argv(limits) + ([f"--IPKernelApp.exec_lines={WARM_UP}"] if warm_up else [])
-        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
         sockets = self.tmp / "sockets"
         sockets.mkdir()
+        spec = self.tmp / "kernels" / KERNEL_NAME
+        spec.mkdir(parents=True)
+        view = sandbox.make_view(limits, self.workdir, sockets) if limits.isolation == "bubblewrap" else None
+        argv = sandbox.kernel_argv(limits, view) + ([f"--IPKernelApp.exec_lines={WARM_UP}"] if warm_up else [])
+        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
         if limits.run_as:  # the kernel's user owns its working and socket folders, and nothing else here
             self.tmp.chmod(0o711)
             for folder in (self.workdir, sockets):
@@ -96,7 +103,15 @@ class Kernel:
         self.km = _Manager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                            ip=str(sockets / "ipc"), connection_file=str(sockets / "connection.json"))
         self.km.run_as = limits.run_as
-        run_sync(self.km.start_kernel)(env=kernel_env(self.workdir), cwd=str(self.workdir))
+        # The kernel's own stdout and stderr (not its cells' outputs) reach ours through a filter
+        # that drops TensorFlow's C++ start-up log lines.
+        read_end, write_end = os.pipe()
+        self.logs = native_logs.Forwarder(read_end, sys.stderr)
+        try:
+            run_sync(self.km.start_kernel)(env=kernel_env(self.workdir), cwd=str(self.workdir),
+                                           stdout=write_end, stderr=write_end)
+        finally:
+            os.close(write_end)
         self.pid = self.km.provisioner.pid if self.km.provisioner else None
 
     def close(self):
@@ -107,6 +122,7 @@ class Kernel:
             pass
         if self.pid:
             sandbox.kill_tree(self.pid)
+        self.logs.join()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

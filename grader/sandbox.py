@@ -1,22 +1,37 @@
 """Limits and isolation for the kernel that runs a student's code.
 
-The kernel is started through `unshare` (new network, PID and mount namespaces:
-no network, and every process the submission starts dies with the kernel, even
-one that calls setsid) and `prlimit` (a cap on its data segment, so a huge
-allocation fails with MemoryError near the cap instead of waking the machine's
-out-of-memory killer). Where the OS does not allow namespaces (no root, no user
-namespaces), the kernel runs without them and the grader kills its process tree.
+Isolation levels, strongest first; `resolve` picks the first that works on this machine:
+
+- "bubblewrap": the kernel runs under bwrap (the sandbox Flatpak is built on) in new user, PID,
+  network, IPC and UTS namespaces, as an unprivileged uid, dying with the process that started
+  it. Its filesystem is a read-only view holding only what it needs (the system's /usr and /etc,
+  the interpreter and its packages): solution/, grader/, the expected outputs, submissions,
+  results folders and home folders are simply not there. It writes only to a private tmpfs
+  of `Limits.scratch` bytes (its working folder and /tmp), gone when it exits, and to its socket
+  folder. When the grader runs as root, the kernel also drops to an unprivileged user (`nobody`)
+  before entering the sandbox, so even the files it can see are read without privilege.
+- "namespaces": `unshare` (root only): no network, its own PID namespace; files are not hidden.
+- "none": no namespaces; the grader kills the kernel's process tree.
+
+`--run-as USER` (hardened mode) runs the kernel as that user in every level. Every level keeps
+`prlimit`'s memory cap, the grader's time and output caps, and a parent-death signal.
 """
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psutil
 
 GiB = 1024 ** 3
+MiB = 1024 ** 2
+LEVELS = ("bubblewrap", "namespaces", "none")
+SANDBOX_UID = 65534  # the uid the kernel has inside bubblewrap's user namespace (nobody)
 
 
 @dataclass(frozen=True)
@@ -30,8 +45,89 @@ class Limits:
     memory: int = 4 * GiB
     output: int = 64 * 1024  # stdout/stderr text kept from one cell
     payload: int = 32 * 1024 * 1024  # the measurement data one cell may hand back
+    scratch: int = 256 * MiB  # bubblewrap: the kernel's writable tmpfs (working folder, /tmp), each
     network: bool = False
-    run_as: str = ""  # hardened mode: run the kernel as this unprivileged user
+    run_as: str = ""  # run the kernel as this unprivileged user (hardened mode; bubblewrap as root)
+    isolation: str = "auto"  # one of LEVELS, or "auto": the strongest that works here (see resolve)
+    hide: tuple = ()  # paths the kernel must not see even where they lie inside what it needs
+
+
+@dataclass(frozen=True)
+class View:
+    """What one bubblewrap kernel sees: read-only binds, masked paths, its scratch and socket folders."""
+
+    read_only: tuple  # host paths bound read-only at the same place
+    masked: tuple  # paths inside those replaced by empty tmpfs (folders) or /dev/null (files)
+    scratch: str  # the kernel's working folder: a private tmpfs mounted at this path
+    sockets: str  # the folder of its connection file and IPC sockets, bound read-write
+
+
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+# Readable to root only on most systems; masked as well, in case the kernel's user is root outside.
+SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/ssh", "/etc/ssl/private",
+           "/etc/sudoers", "/etc/sudoers.d")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def interpreter_paths():
+    """The folders this interpreter and its packages live in: all the kernel needs besides the system."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(os.path.realpath(sys.executable)).parent)}
+    return tuple(sorted(p for p in paths if p and Path(p).exists()))
+
+
+def default_hidden():
+    """Never visible to a kernel: the solution, the expected outputs and the invoking user's home."""
+    homes = {os.path.expanduser("~"), os.environ.get("HOME", "")}
+    if os.environ.get("SUDO_USER"):
+        homes.add(os.path.expanduser(f"~{os.environ['SUDO_USER']}"))
+    return tuple(sorted({str(REPO / "solution"), str(REPO / "grader"), *filter(None, homes)}))
+
+
+def _is_under(path, folder):
+    path, folder = Path(path), Path(folder)
+    return path == folder or folder in path.parents
+
+
+def make_view(limits, scratch, sockets):
+    """The kernel's view: the system and the interpreter, minus every hidden path that falls inside them."""
+    wanted = [p for p in dict.fromkeys((*SYSTEM, *interpreter_paths())) if os.path.lexists(p)]
+    read_only = tuple(p for p in wanted if not any(q != p and not os.path.islink(q) and _is_under(p, q) for q in wanted))
+    hidden = {os.path.realpath(p) for p in (*default_hidden(), *limits.hide, *SECRETS)}
+    # A hidden folder that holds something the kernel needs (a home holding the venv) stays; only
+    # the needed part is bound, so the rest of it is absent anyway.
+    masked = tuple(sorted(h for h in hidden if os.path.lexists(h) and any(_is_under(h, r) for r in read_only)
+                          and not any(_is_under(r, h) for r in read_only)))
+    return View(read_only, masked, str(scratch), str(sockets))
+
+
+def bwrap_argv(view, limits):
+    """bubblewrap's command line for `view`: every hole in the sandbox is named here."""
+    argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--uid", str(SANDBOX_UID),
+            "--gid", str(SANDBOX_UID),
+            # ipykernel's parent poller would take bwrap's PID 1 for init and exit; 1 turns the poller off,
+            # and bwrap's parent-death signal does its job
+            "--setenv", "JPY_PARENT_PID", "1"]
+    if limits.network:
+        argv.append("--share-net")
+    for path in view.read_only:
+        if os.path.islink(path):  # merged /usr: /bin -> usr/bin
+            argv += ["--symlink", os.readlink(path), path]
+        else:
+            argv += ["--ro-bind", path, path]
+    for path in view.masked:
+        argv += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    size = ["--size", str(limits.scratch)] if _bwrap_has_size() else []
+    argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", view.scratch, "--bind", view.sockets, view.sockets]
+    return argv + ["--remount-ro", "/", "--chdir", view.scratch, "--"]
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_has_size():
+    try:
+        return "--size" in subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,18 +143,103 @@ def namespaces_available():
     return done.returncode == 0
 
 
-def kernel_argv(limits):
-    """The command that starts one kernel under the limits ({connection_file} filled in by jupyter_client)."""
+def kernel_argv(limits, view=None):
+    """The command that starts one kernel under the limits ({connection_file} filled in by jupyter_client).
+
+    `limits.isolation` must be resolved (see `resolve`); "bubblewrap" needs the kernel's `view`.
+    """
     argv = []
-    if namespaces_available():
-        argv += ["unshare", "-p", "-f", "-m", "--mount-proc", "--kill-child"]
-        if not limits.network:
-            argv.append("-n")
     if limits.run_as:
         argv += ["setpriv", f"--reuid={limits.run_as}", f"--regid={group_of(limits.run_as)}", "--clear-groups"]
+    if limits.isolation == "bubblewrap":
+        argv += bwrap_argv(view, limits)
+    else:
+        # bwrap has --die-with-parent; here setpriv gives the same (the signal survives exec, and
+        # unshare --kill-child passes it on to the namespace's first process).
+        argv = ["setpriv", "--pdeathsig", "KILL", *argv[1:]] if argv else ["setpriv", "--pdeathsig", "KILL"]
+        if limits.isolation == "namespaces":
+            argv += ["unshare", "-p", "-f", "-m", "--mount-proc", "--kill-child"] + ([] if limits.network else ["-n"])
     if shutil.which("prlimit"):
         argv += ["prlimit", f"--data={limits.memory}", "--core=0", f"--fsize={256 * 1024 * 1024}"]
     return argv + [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def can_start(limits):
+    """Whether a kernel's own command line under `limits` starts this interpreter and finds ipykernel."""
+    tmp = Path(tempfile.mkdtemp(prefix="resnet-grader-probe-"))
+    try:
+        scratch, sockets = tmp / "work", tmp / "sockets"
+        scratch.mkdir()
+        sockets.mkdir()
+        if limits.run_as:
+            tmp.chmod(0o711)
+            shutil.chown(sockets, limits.run_as, group_of(limits.run_as))
+        argv = kernel_argv(limits, make_view(limits, scratch, sockets))
+        argv = argv[: argv.index("-I") + 1] + ["-c", "import importlib.util as u; assert u.find_spec('ipykernel')"]
+        done = subprocess.run(argv, capture_output=True, cwd="/", timeout=60)
+        return done.returncode == 0
+    except (OSError, subprocess.SubprocessError, KeyError):
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def candidates(limits):
+    """The ways to run a kernel that `limits` allows, strongest first, as resolved Limits."""
+    levels = LEVELS if limits.isolation == "auto" else (limits.isolation,)
+    root = os.geteuid() == 0
+    found = []
+    for level in levels:
+        if level == "bubblewrap":
+            if not shutil.which("bwrap"):
+                continue
+            users = [limits.run_as] if limits.run_as else (["nobody", ""] if root else [""])
+            found += [replace(limits, isolation=level, run_as=u) for u in users if not u or _user_exists(u)]
+        elif level == "namespaces":
+            if namespaces_available():
+                found.append(replace(limits, isolation=level))
+        else:
+            found.append(replace(limits, isolation=level))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def resolve(limits):
+    """`limits` with `isolation` and `run_as` fixed to the strongest way that works here, or None."""
+    if limits.isolation not in ("auto", *LEVELS):
+        raise ValueError(f"isolation must be 'auto' or one of {LEVELS}, got {limits.isolation!r}")
+    for option in candidates(limits):
+        if option.isolation == "none" or can_start(option):
+            return option
+    return None
+
+
+def describe(limits):
+    """(one line on the isolation in force, a warning for the instructor or '') for resolved limits."""
+    user = f", as user {limits.run_as}" if limits.run_as else ""
+    if limits.isolation == "bubblewrap":
+        return (f"bubblewrap: read-only system view without the solution, expected outputs, submissions, results "
+                f"or home folders; no network; own PID namespace; unprivileged uid{user}"), ""
+    if limits.isolation == "namespaces":
+        return (f"namespaces (unshare): no network; own PID namespace; files not hidden{user}",
+                "" if limits.run_as else "warning: bubblewrap is not usable here, so the kernel can read and write "
+                "your files (the solution, results folders, your home); run `make bwrap` or use --run-as")
+    return (f"none: no namespaces{user}",
+            "warning: no isolation: student code runs with " + (f"user {limits.run_as}'s rights and the network"
+                                                                if limits.run_as else
+                                                                "your rights: it can read and write your files "
+                                                                "and use the network")
+            + "; install bubblewrap (`make bwrap`) and allow unprivileged user namespaces")
+
+
+def _user_exists(user):
+    import pwd
+
+    try:
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        return False
 
 
 def group_of(user):
