@@ -40,7 +40,7 @@ def _rate_class(rate):
 
 def histogram_svg(counts, mean, median, max_score, width=720, height=280):
     """Bars per 10% of the maximum and one for full marks, with the mean and median marked."""
-    left, right, top, bottom = 44, 16, 34, 46
+    left, right, top, bottom = 44, 16, 52, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(counts)
     bar_w = plot_w / n
@@ -73,9 +73,9 @@ def histogram_svg(counts, mean, median, max_score, width=720, height=280):
         if value is None:
             continue
         x = at(value)
-        parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{colour}" '
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 46 + dy}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{colour}" '
                      f'stroke-width="2" stroke-dasharray="5 3"/>'
-                     f'<text x="{x + 4:.1f}" y="{top - 18 + dy}" fill="{colour}">{name} {value:g}</text>')
+                     f'<text x="{x + 4:.1f}" y="{top - 34 + dy}" fill="{colour}">{name} {value:g}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
                  f'score, % of {max_score:g} points</text></svg>')
     return "".join(parts)
@@ -146,7 +146,9 @@ def _identical(figures):
              "graded code once comments, docstrings, blank lines, quote style and the keyword or positional "
              "spelling of arguments are set aside. Identical code is often innocent (the same tutorial, the same "
              "study group, the obvious answer); these groups are only worth a look, rarest shared code first. "
-             "The lines shown are where a group's code differs from the most common version.</p>")
+             "The lines shown are where a group's code differs from the most common version; a group's "
+             "uncommonness adds up, over those lines, log2(submissions compared / submissions with the line) "
+             "(for a missing line, / submissions without it), so lines few students wrote weigh most.</p>")
     notes = []
     if ident["without_code"]:
         notes.append(f"{ident['without_code']} submission(s) had no readable code.")

@@ -31,6 +31,14 @@ MISTAKE_TITLES = {
     "default_classes": "a wrong default for classes",
     "hard_coded_names": "layer names that ignore stage and block",
     "letter_l": "the letter 'l' for the digit '1' in the shortcut's names",
+    "stride_on_middle_conv": "the stride s on the f x f convolution instead of the first 1x1",
+    "keras2_pool_size": "Keras 2 code: a pooling layer without pool_size",
+    "keras2_keyword": "Keras 2 code: an argument Keras 3 layers no longer take",
+    "keras2_argument": "Keras 2 code: a required first argument left out",
+    "keras2_merge": "Keras 1 code: merge() instead of Add",
+    "keras2_module": "Keras 2 code: an import path Keras 3 does not have",
+    "keras2_output_shape": "Keras 2 code: output_shape, gone in Keras 3",
+    "keras2_learning_phase": "Keras 2 code: set_learning_phase, gone in Keras 3",
 }
 
 # What a message says about a limit the submission ran into, by kind; the first match wins.
