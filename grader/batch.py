@@ -13,6 +13,8 @@ import io
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grader import expected as expected_outputs
-from grader import html_report, report
+from grader import html_report, leftovers, report, sandbox
 from grader.grade import failed_result, grade_notebook
 from grader.sandbox import Limits
 
@@ -94,6 +96,36 @@ def _init_worker(limits, expected_dir):
     _worker["kernels"].fill()  # the first kernel warms up while the batch is being planned
 
 
+def _init_worker_process(limits, expected_dir):
+    """A pool worker: the parent alone decides when to stop (it ignores Ctrl-C), and it goes, with
+    its kernels, on SIGTERM or as soon as the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+    parent_death_signal(signal.SIGTERM)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the signal was asked for
+        _stop_worker(signal.SIGTERM, None)
+    _init_worker(limits, expected_dir)
+
+
+def parent_death_signal(signum):
+    """Ask Linux to send `signum` to this process when the thread that started it ends."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_worker(signum, frame):
+    """Kill this worker's kernels without talking to them, remove their folders, and exit at once."""
+    from grader.kernel import kill_all
+
+    kill_all()
+    os._exit(128 + signum)
+
+
 def _grade_in_worker(path):
     try:
         return grade_notebook(path, _worker["expected"], _worker["limits"], _worker["kernels"].take)
@@ -107,6 +139,39 @@ def _close_worker():
 
 
 # ----------------------------------------------------------------------------- parent
+
+
+class _signals_held:
+    """Hold Ctrl-C and SIGTERM back (in the main thread) until the block is done."""
+
+    SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+    def __enter__(self):
+        self.held = threading.current_thread() is threading.main_thread()
+        if self.held:
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+
+    def __exit__(self, *exc):
+        if self.held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
+
+
+def _stop_pool(pool, grace=5.0):
+    """Stop every worker now: SIGTERM (each kills its kernels and exits), then SIGKILL for any left."""
+    import time
+
+    procs = list((pool._processes or {}).values())  # noqa: SLF001 (the executor has no public handle)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            sandbox.kill_tree(p.pid)  # its kernels die with it (bubblewrap --die-with-parent, pdeathsig)
+    leftovers.remove_stale()
 
 
 def gradebook_csv(rows):
@@ -133,7 +198,11 @@ class Batch:
                  progress=True, visibility="visible"):
         self.out = Path(out)
         self.visibility = visibility
-        self.limits = limits
+        # Resolved here, once, so that every worker runs its kernels the same way, the way reported.
+        self.limits = sandbox.resolve(limits) if limits.isolation == "auto" else limits
+        if self.limits is None:
+            raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
+        self.graded = self.total = 0  # submissions with results so far, and in all (for a stopped batch)
         self.workers = workers or os.cpu_count() or 1
         self.expected_dir = expected_dir
         self.progress = progress
@@ -155,7 +224,7 @@ class Batch:
         return None
 
     def _record(self, job, result):
-        payload = report.gradescope(result, self.visibility)
+        payload = report.gradescope(result, self.visibility, sandbox.isolation_info(self.limits))
         text = report.results_json(payload)
         write_atomic(job.out / "results.json", text)
         write_atomic(job.out / "report.html", html_report.render(result))
@@ -165,7 +234,12 @@ class Batch:
         return payload
 
     def run(self, paths, on_result=None):
-        """Grade every submission; return {submission path: results.json payload}."""
+        """Grade every submission; return {submission path: results.json payload}.
+
+        Ctrl-C or SIGTERM (raised here as KeyboardInterrupt) stops the workers and their kernels
+        within seconds and propagates; what was recorded stays, and `graded` says how much.
+        """
+        leftovers.remove_stale()
         jobs = plan(paths, self.out)
         payloads, todo = {}, []
         for job in jobs:
@@ -174,15 +248,18 @@ class Batch:
                 payloads[job] = cached
             else:
                 todo.append(job)
+        self.total, self.graded = len(jobs), len(payloads)
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="nb", disable=not self.progress,
                    desc="grading", dynamic_ncols=True)
         try:
             for job, result in self._grade(todo):
-                payloads[job] = self._record(job, result)
+                with _signals_held():  # a stop waits until this submission's files are all written
+                    payloads[job] = self._record(job, result)
+                    self.graded += 1
+                    self._write_gradebook(jobs, payloads)
                 if on_result:
                     on_result(job, result)
                 bar.update(1)
-                self._write_gradebook(jobs, payloads)
         finally:
             bar.close()
         self._write_gradebook(jobs, payloads)
@@ -201,8 +278,9 @@ class Batch:
                 _close_worker()
             return
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(self.limits, self.expected_dir)) as pool:
+        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker_process,
+                                      initargs=(self.limits, self.expected_dir))
+        try:
             futures = {pool.submit(_grade_in_worker, job.path): job for job in jobs}
             for future in cf.as_completed(futures):
                 job = futures[future]
@@ -211,6 +289,10 @@ class Batch:
                 except Exception as exc:  # a worker died: this submission still gets a result
                     result = failed_result(job.path.name, f"the grading worker failed: {type(exc).__name__}: {exc}")
                 yield job, result
+        except BaseException:  # stopped (KeyboardInterrupt, SystemExit, the generator closed)
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
 
     def _write_class_report(self, jobs):
         """OUT/class.html and class.json, rebuilt from every results folder in OUT (grader.class_files)."""

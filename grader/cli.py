@@ -5,13 +5,16 @@ owns the exit status: 0 whenever every results.json was written.
 """
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from grader import sandbox
 from grader import visibility as test_visibility
 from grader.errors import GraderError
-from grader.kernel import Kernel
+from grader.kernel import Kernel, kill_all
 from grader.sandbox import Limits
 
 # The rest of the grader is imported after the kernel has been started (see _grade): one grade's
@@ -61,6 +64,9 @@ def _parser():
     g.add_argument("--run-as", default="", metavar="USER",
                    help="hardened mode, when grading as root: run kernels as this unprivileged user, which must "
                         "not be able to read solution/ or the expected outputs (see the README)")
+    g.add_argument("--isolation", choices=("auto", *sandbox.LEVELS), default=os.environ.get("GRADER_ISOLATION", "auto"),
+                   help="how kernels are isolated: auto (default; $GRADER_ISOLATION overrides it) takes the "
+                        "strongest that works here: bubblewrap, then namespaces, then none (see the README)")
     g.add_argument("--visibility", type=Path, default=test_visibility.DEFAULT_FILE,
                    help="JSON file of Gradescope visibility per test (default: grader/visibility.json)")
     c = command("class", "rebuild OUT/class.html and OUT/class.json from a folder of batch results")
@@ -81,9 +87,49 @@ def expand(paths):
     return out
 
 
-def limits_from(args):
+def limits_from(args, submissions=()):
+    """The kernels' limits; they must not see the submissions, the results or the expected outputs."""
+    hide = {str(Path(p).resolve().parent) for p in submissions} | {str(args.out.resolve()), str(args.expected.resolve())}
     return Limits(function_timeout=args.function_timeout, submission_timeout=args.submission_timeout,
-                  memory=int(args.memory * 2**30), run_as=args.run_as)
+                  memory=int(args.memory * 2**30), run_as=args.run_as, isolation=args.isolation,
+                  hide=tuple(sorted(hide)))
+
+
+def resolved_limits(args, submissions):
+    """The limits with the isolation this machine allows, or None (said on stderr) when there is none."""
+    from grader import leftovers
+
+    leftovers.remove_stale()  # the folders of a grader run that was killed
+    wanted = limits_from(args, submissions)
+    limits = sandbox.resolve(wanted)
+    if limits is None:
+        print(f"error: --isolation {wanted.isolation}: not usable on this machine", file=sys.stderr)
+        return None
+    warning = sandbox.describe(limits)[1]
+    if warning:
+        print(warning, file=sys.stderr)
+    return limits
+
+
+class _Stopped:
+    """While grading: SIGTERM stops the grader as Ctrl-C does (KeyboardInterrupt); `signum` says which came."""
+
+    signum = signal.SIGINT
+
+    def __enter__(self):
+        self.previous = None
+        _Stopped.signum = signal.SIGINT
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    def _raise(self, signum, frame):
+        _Stopped.signum = signum
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def hardened_problems(args):
@@ -117,9 +163,22 @@ def _grade(args):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     submissions = expand(args.submissions)
-    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
-        return _grade_batch(args, submissions, shown)
-    limits = limits_from(args)
+    limits = resolved_limits(args, submissions)
+    if limits is None:
+        return 2
+    with _Stopped():
+        if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+            return _grade_batch(args, submissions, shown, limits)
+        try:
+            return _grade_one(args, submissions[0], shown, limits)
+        except KeyboardInterrupt:
+            kill_all()
+            print(f"stopped ({signal.Signals(_Stopped.signum).name}): {submissions[0]} was not graded; "
+                  "run the same command again to grade it", file=sys.stderr)
+            return 128 + _Stopped.signum
+
+
+def _grade_one(args, submission, shown, limits):
     kernel = Kernel(limits)  # starts now, so it warms up while the rest of the grader loads
     kernels = [kernel]
     from grader import expected as expected_outputs
@@ -129,22 +188,23 @@ def _grade(args):
 
     try:
         expected = expected_outputs.load_all(args.expected)
-        result = grade_notebook(submissions[0], expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
+        result = grade_notebook(submission, expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
     except GraderError as exc:
-        result = failed_result(submissions[0].name, f"the grader is not set up: {exc}")
+        result = failed_result(submission.name, f"the grader is not set up: {exc}")
     except Exception as exc:  # a grader bug must still leave a results.json that says so
-        result = failed_result(submissions[0].name, f"internal grader error: {type(exc).__name__}: {exc}")
+        result = failed_result(submission.name, f"internal grader error: {type(exc).__name__}: {exc}")
     finally:
         for k in kernels:
             k.close()
-    write_atomic(args.out / "results.json", report.results_json(report.gradescope(result, shown)))
+    isolation = sandbox.isolation_info(limits)
+    write_atomic(args.out / "results.json", report.results_json(report.gradescope(result, shown, isolation)))
     write_atomic(args.out / "report.html", html_report.render(result))
-    print(report.terminal(result))
+    print(report.terminal(result, isolation))
     print(f"results: {args.out / 'results.json'}")
     return 0
 
 
-def _grade_batch(args, submissions, shown):
+def _grade_batch(args, submissions, shown, limits):
     from grader import expected as expected_outputs
     from grader import report
     from grader.batch import Batch, write_atomic
@@ -154,12 +214,18 @@ def _grade_batch(args, submissions, shown):
     except GraderError as exc:
         for s in submissions:
             result = failed_result(s.name, f"the grader is not set up: {exc}")
-            write_atomic(args.out / s.stem / "results.json", report.results_json(report.gradescope(result)))
+            write_atomic(args.out / s.stem / "results.json",
+                         report.results_json(report.gradescope(result, isolation=sandbox.isolation_info(limits))))
         print(f"Grading failed: {exc}")
         return 0
-    batch = Batch(args.out, limits_from(args), args.workers, args.expected, progress=not args.no_progress,
-                  visibility=shown)
-    payloads = batch.run(submissions)
+    print(report.isolation_line(sandbox.isolation_info(limits)), file=sys.stderr)
+    batch = Batch(args.out, limits, args.workers, args.expected, progress=not args.no_progress, visibility=shown)
+    try:
+        payloads = batch.run(submissions)
+    except KeyboardInterrupt:
+        print(f"stopped ({signal.Signals(_Stopped.signum).name}): {batch.graded} of {batch.total} submissions graded; "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return 128 + _Stopped.signum
     width = max([len(p.name) for p in payloads] + [10])
     print("submission".ljust(width), "score".rjust(8))
     for path, payload in payloads.items():
@@ -171,8 +237,8 @@ def _grade_batch(args, submissions, shown):
 
 def _expected(args):
     from grader import expected as expected_outputs
-    for path in expected_outputs.generate(args.out):
-        print(f"wrote {path}")
+    for path, what in expected_outputs.generate(args.out).items():
+        print(f"{what} {path}")
     return 0
 
 

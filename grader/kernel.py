@@ -72,6 +72,16 @@ class _Manager(AsyncKernelManager):
             shutil.chown(self.connection_file, self.run_as)
 
 
+def kill_all():
+    """Kill every kernel this process started and still holds, and remove their folders, without
+    talking to them: for a grader that is being stopped (Ctrl-C, SIGTERM, its parent gone)."""
+    for kernel in list(Kernel.live):
+        if kernel.pid:
+            sandbox.kill_tree(kernel.pid)
+        shutil.rmtree(kernel.tmp, ignore_errors=True)
+        Kernel.live.discard(kernel)
+
+
 class Kernel:
     """One kernel, started at once and used for one submission; `close` leaves nothing behind.
 
@@ -79,12 +89,16 @@ class Kernel:
     parent-death signal fires when the thread that started it ends.
     """
 
+    live = set()  # started and not closed yet, for kill_all
+
     def __init__(self, limits=Limits(), warm_up=True):
         resolved = sandbox.resolve(limits) if limits.isolation == "auto" else limits
         if resolved is None:
             raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
         self.limits = limits = resolved
         self.tmp = leftovers.new_folder()
+        self.pid = None
+        Kernel.live.add(self)
         self.workdir = self.tmp / "work"
         self.workdir.mkdir()
         sockets = self.tmp / "sockets"
@@ -124,6 +138,7 @@ class Kernel:
             sandbox.kill_tree(self.pid)
         self.logs.join()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        Kernel.live.discard(self)
 
 
 class CappedClient(NotebookClient):

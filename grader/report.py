@@ -19,7 +19,7 @@ def results_json(payload):
     return json.dumps(payload, indent=2) + "\n"
 
 
-def gradescope(result, visibility="visible"):
+def gradescope(result, visibility="visible", isolation=None):
     """Gradescope's results.json schema: score, output and one test per function and aspect.
 
     Each test's extra_data names its function and aspect, and the ids of the mistakes
@@ -27,6 +27,8 @@ def gradescope(result, visibility="visible"):
     `visibility` is one Gradescope value for every test, or a grader.visibility.Visibility
     giving each test its own. When some tests are not visible, the summary gives the score
     of the visible ones only, so the hidden ones' results do not leak through it.
+    `isolation` ({"level": ..., "summary": ...}, grader.sandbox.isolation_info) goes into the
+    top-level extra_data: how the student's code was isolated while it was graded.
     """
     of = visibility.of if hasattr(visibility, "of") else (lambda function, aspect: visibility)
     overall = getattr(visibility, "overall", visibility)
@@ -39,7 +41,7 @@ def gradescope(result, visibility="visible"):
     if result.error:
         summary.append(f"Grading failed: {result.error}")
     summary.extend(result.notes)
-    return {
+    payload = {
         "score": result.score,
         "output": "\n".join(summary),
         "visibility": overall,
@@ -56,10 +58,18 @@ def gradescope(result, visibility="visible"):
             for c in result.checks
         ],
     }
+    if isolation:
+        payload["extra_data"] = {"isolation": dict(isolation)}
+    return payload
 
 
-def terminal(result):
-    """A table of functions by aspects, then every failed check's feedback."""
+def isolation_line(isolation):
+    """The terminal's line on how the student's code was isolated."""
+    return f"isolation: {isolation['summary']}"
+
+
+def terminal(result, isolation=None):
+    """A table of functions by aspects, then every failed check's feedback (and the isolation)."""
     width = max(len(f) for f in FUNCTIONS) + 2
     header = "function".ljust(width) + "".join(a.rjust(13) for a in ASPECTS) + "total".rjust(13)
     lines = [f"{result.submission}", header, "-" * len(header)]
@@ -87,4 +97,6 @@ def terminal(result):
         for c in failed:
             lines.append(f"  {c.function} / {c.aspect}:")
             lines += [f"    {m}" for m in c.messages]
+    if isolation:
+        lines += ["", isolation_line(isolation)]
     return "\n".join(lines)

@@ -232,6 +232,12 @@ def describe(limits):
             + "; install bubblewrap (`make bwrap`) and allow unprivileged user namespaces")
 
 
+def isolation_info(limits):
+    """The isolation in force, as results.json's top-level extra_data reports it."""
+    summary, warning = describe(limits)
+    return {"level": limits.isolation, "summary": summary, **({"warning": warning} if warning else {})}
+
+
 def _user_exists(user):
     import pwd
 
