@@ -10,18 +10,23 @@ from pathlib import Path
 import psutil
 
 PREFIX = "resnet-grader-"
-_NAME = re.compile(re.escape(PREFIX) + r"(\d+)-(\d+)-")
+_NAME = re.compile(re.escape(PREFIX) + r"(\d+)\.([0-9a-z]+)-")
 
 
 def _stamp(pid):
-    """pid and start time (centiseconds): together they name a process even after its pid is reused."""
-    return int(psutil.Process(pid).create_time() * 100)
+    """The start time of process `pid` in centiseconds, base 36: with the pid, it names a process even
+    after the pid is reused. Short, because IPC socket paths inside the folder must stay under 108 bytes."""
+    n, digits = int(psutil.Process(pid).create_time() * 100), ""
+    while n:
+        n, d = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + digits
+    return digits or "0"
 
 
-def new_folder(kind="kernel"):
-    """A fresh private folder in the temporary directory, owned by this process."""
+def new_folder():
+    """A fresh private folder in the temporary directory, named after this process."""
     pid = os.getpid()
-    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}-{_stamp(pid)}-{kind}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{_stamp(pid)}-"))
 
 
 def _owner_alive(pid, stamp):
@@ -41,7 +46,7 @@ def stale_folders(tmpdir=None):
             mine = path.is_dir() and not path.is_symlink() and path.lstat().st_uid == os.geteuid()
         except OSError:
             continue
-        if m and mine and not _owner_alive(int(m.group(1)), int(m.group(2))):
+        if m and mine and not _owner_alive(int(m.group(1)), m.group(2)):
             found.append(path)
     return found
 

@@ -22,11 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
+
+from grader import leftovers
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -166,7 +167,7 @@ def kernel_argv(limits, view=None):
 
 def can_start(limits):
     """Whether a kernel's own command line under `limits` starts this interpreter and finds ipykernel."""
-    tmp = Path(tempfile.mkdtemp(prefix="resnet-grader-probe-"))
+    tmp = leftovers.new_folder()
     try:
         scratch, sockets = tmp / "work", tmp / "sockets"
         scratch.mkdir()
