@@ -5,11 +5,12 @@ Pure functions: (expected, submitted) measurements in, Check results out.
 
 import numpy as np
 
+from grader.agreement import arrays_agree, fingerprints_agree, tolerance
 from grader.diagnosis import diagnose, letter_l_note
 from grader.matching import NAMED_KINDS, describe, match_layers
 from grader.measurement import MODES
 from grader.results import CaseOutcome, Check, LayerRow, LayerTable
-from grader.spec import ASPECTS, RTOL
+from grader.spec import ASPECTS
 
 MAX_MESSAGES = 6
 
@@ -142,22 +143,41 @@ def check_params(ref, sub, pairs):
 # ----------------------------------------------------------------------------- activations
 
 
-def tolerance(expected):
-    """Absolute tolerance scaled to the reference values' magnitude."""
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    return RTOL * max(scale, 1e-2)
-
-
-def arrays_agree(expected, found):
-    if expected.shape != found.shape:
-        return False
-    if not np.all(np.isfinite(found)):
-        return False
-    return bool(np.max(np.abs(expected - found), initial=0.0) <= tolerance(expected))
-
-
 def _diverges(fp_ref, fp_sub):
-    return not (arrays_agree(fp_ref.channel, fp_sub.channel) and arrays_agree(fp_ref.spatial, fp_sub.spatial))
+    return not fingerprints_agree(fp_ref, fp_sub)
+
+
+def _label(layer, layers):
+    return describe(layer, layers) if layer.kind != "input" else "the input"
+
+
+def first_difference(ref, sub, pairs, want, got):
+    """Where one mode's outputs first really differ, as text; '' when every paired layer agrees.
+
+    The first paired layer (in the reference's order) whose outputs differ is named
+    only when it reads the partners of its reference layer's inputs, which agree: then
+    its own outputs differ, given the same inputs. Otherwise what feeds it differs
+    from the reference's: a layer the submission added, or one it left out, and that
+    is what is named.
+    """
+    partner_of = {s: r for r, s in pairs.items()}
+    for r in ref.layers:
+        if r.index not in pairs or r.index not in want.layers:
+            continue
+        fp = got.layers.get(pairs[r.index])
+        if fp is not None and not _diverges(want.layers[r.index], fp):
+            continue
+        s = sub.layers[pairs[r.index]]
+        extra = [sub.layers[p] for p in s.parents if p not in partner_of]
+        if extra:
+            what = ", ".join(describe(x, sub.layers) for x in extra)
+            return f"first difference: {what}, which the reference does not have, feeds {_label(r, ref.layers)}"
+        absent = [ref.layers[p] for p in r.parents if p not in pairs]
+        if absent:
+            what = ", ".join(_label(x, ref.layers) for x in absent)
+            return f"first difference: no layer found for {what}, which feeds {_label(r, ref.layers)}"
+        return f"first layer that differs: {_label(r, ref.layers)}"
+    return ""
 
 
 def check_activations(ref, sub, pairs):
@@ -166,15 +186,9 @@ def check_activations(ref, sub, pairs):
     msgs = []
     for mode in MODES:
         want, got = ref.activations[mode], sub.activations[mode]
-        first = None
-        for r in ref.layers:
-            if r.index in pairs and r.index in want.layers:
-                fp = got.layers.get(pairs[r.index])
-                if fp is None or _diverges(want.layers[r.index], fp):
-                    first = r
-                    break
+        first = first_difference(ref, sub, pairs, want, got)
         output_ok = arrays_agree(want.output, got.output)
-        if output_ok and first is None:
+        if output_ok and not first:
             continue
         if want.output.shape != got.output.shape:
             head = f"{mode} mode: expected output of shape {_shape_text(want.output.shape)}, found {_shape_text(got.output.shape)}"
@@ -183,8 +197,8 @@ def check_activations(ref, sub, pairs):
             head = f"{mode} mode: output differs from the reference (largest difference {diff:.4g}, tolerance {tolerance(want.output):.2g})"
         else:
             head = f"{mode} mode: output matches, but an intermediate layer does not"
-        if first is not None:
-            head += f"; first layer that differs: {describe(first, ref.layers)}"
+        if first:
+            head += f"; {first}"
         else:
             missing = [describe(r, ref.layers) for r in ref.layers if r.index not in pairs and r.kind != "input"]
             extra_idx = set(range(len(sub.layers))) - set(pairs.values())
@@ -208,10 +222,20 @@ def _measured_cases(expected, submitted):
     return [(ref, by_case.get(ref.case)) for ref in expected.cases]
 
 
-def judge_function(expected, submitted, points):
+def build_errors(cases, definition_errors=()):
+    """The error messages behind a function's failed calls, for the Keras 2 hints; the student's
+    failed definitions count where a call failed on a name that is not defined."""
+    errors = [sub.error for _, sub in cases if sub is not None and sub.error]
+    if any("NameError" in e for e in errors):
+        errors += list(definition_errors)
+    return errors
+
+
+def judge_function(expected, submitted, points, definition_errors=()):
     """All four aspects of one function: expected and submitted FunctionMeasurements in, Checks out.
 
     A failed check carries the hints (grader.diagnosis) for the mistakes recognised behind it.
+    `definition_errors` are the messages of the student's definitions that failed to run.
     """
     cases = _measured_cases(expected, submitted)
     if cases is None:
@@ -234,7 +258,7 @@ def judge_function(expected, submitted, points):
         for a in ASPECTS:
             msgs = ASPECT_CHECKS[a](ref, sub, pairs)
             outcomes[a].append(CaseOutcome(ref.case, not msgs, _capped(msgs)))
-    hints = diagnose(expected.function, diagnosable)
+    hints = diagnose(expected.function, diagnosable, build_errors(cases, definition_errors))
     checks = []
     for a in ASPECTS:
         failed = not all(o.passed for o in outcomes[a])
@@ -243,11 +267,12 @@ def judge_function(expected, submitted, points):
     return tuple(checks)
 
 
-def recognised_mistakes(expected, submitted):
+def recognised_mistakes(expected, submitted, definition_errors=()):
     """Every hint grader.diagnosis finds for one function, whether or not a check failed (for tests and tools)."""
+    measured = _measured_cases(expected, submitted) or []
     cases = [(ref.case, ref, sub, match_layers(ref.layers, sub.layers))
-             for ref, sub in (_measured_cases(expected, submitted) or []) if sub is not None and len(sub.layers) > 1]
-    return diagnose(expected.function, cases)
+             for ref, sub in measured if sub is not None and len(sub.layers) > 1]
+    return diagnose(expected.function, cases, build_errors(measured, definition_errors))
 
 
 # ----------------------------------------------------------------------------- side-by-side view

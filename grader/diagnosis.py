@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from grader.agreement import layer_outputs_agree
 from grader.results import Hint
 from grader.spec import ASPECTS, CASES
 
@@ -133,12 +134,47 @@ def shortcut_stride(case):
     return None
 
 
+def changes_outputs(case, r, s):
+    """Whether paired layers r and s compute differently: another output shape, other parameter
+    counts, or other outputs. A setting that changes none of these is no mistake (padding 'same'
+    on a 1x1 convolution); where activations were not measured, assume it matters."""
+    if r.output_shape != s.output_shape or (r.trainable_params, r.non_trainable_params) != (
+            s.trainable_params, s.non_trainable_params):
+        return True
+    return layer_outputs_agree(case.ref, case.sub, r, s) is not True
+
+
+def stride_on_middle_conv(case):
+    """The block's stride s on the f x f convolution instead of the first 1x1 ('ResNet v1.5')."""
+    convs = {}
+    for r in case.ref.layers:
+        m = _MAIN_CONV.match(r.name)
+        if m:
+            convs.setdefault(m.group(1), {})[m.group(2)] = r
+    for block, parts in convs.items():
+        first, middle = parts.get("a"), parts.get("b")
+        if first is None or middle is None or first.config.get("strides") == middle.config.get("strides"):
+            continue
+        s_first, s_middle = case.partner(first), case.partner(middle)
+        if s_first is None or s_middle is None:
+            continue
+        if (s_first.config.get("strides") == middle.config.get("strides")
+                and s_middle.config.get("strides") == first.config.get("strides")):
+            return _hint("stride_on_middle_conv", f"res{block}_branch2b: the stride s is on the f x f convolution, "
+                         f"and res{block}_branch2a strides by {_fmt(s_first.config.get('strides'))}. The assignment "
+                         "puts s on the main path's first 1x1 convolution, as the original ResNet does (moving it to "
+                         "the f x f convolution is the later 'ResNet v1.5' variant, as in torchvision).",
+                         ("shapes", "activations"))
+    return None
+
+
 def _first_setting_difference(case, kind, key):
-    """The first reference layer of `kind` whose partner has another value of setting `key`, with
-    that value; (None, None) when every such layer agrees."""
+    """The first reference layer of `kind` whose partner has another value of setting `key` that
+    changes what it computes, with that value; (None, None) when there is none."""
     for r in case.ref.layers:
         s = case.partner(r)
-        if r.kind == kind and s is not None and s.kind == kind and s.config.get(key) != r.config.get(key):
+        if (r.kind == kind and s is not None and s.kind == kind and s.config.get(key) != r.config.get(key)
+                and changes_outputs(case, r, s)):
             return r, s.config.get(key)
     return None, None
 
@@ -198,8 +234,8 @@ def missing_block(case):
     return None
 
 
-PER_CASE = (missing_shortcut, relu_before_add, missing_final_relu, shortcut_stride, bn_axis, padding,
-            filters_order, missing_block)
+PER_CASE = (missing_shortcut, relu_before_add, missing_final_relu, shortcut_stride, stride_on_middle_conv, bn_axis,
+            padding, filters_order, missing_block)
 
 
 # ----------------------------------------------------------------------------- across calls
@@ -261,8 +297,11 @@ def hard_coded(cases):
     return hints
 
 
+_KERAS_NAME = re.compile(r"^(conv2d|batch_normalization|dense|average_pooling2d)(_\d+)?$")
+
+
 def hard_coded_names(cases):
-    """Layer names that do not follow stage and block."""
+    """Layer names that do not follow stage and block, or that Keras gave because the student gave none."""
     if len(cases) < 2:
         return []
     for layer in cases[0].ref.layers:
@@ -276,16 +315,85 @@ def hard_coded_names(cases):
                 break
             rows.append((r.name, s.name))
         else:
+            if all(_KERAS_NAME.match(s) for _, s in rows):
+                return [_hint("unnamed_layers", f"{rows[0][0]}: this layer has no name of yours (Keras called it "
+                              f"'{rows[0][1]}'). Give each layer the name the assignment prescribes, built from the "
+                              "stage and block arguments.", ("names",))]
             if len({r for r, _ in rows}) > 1 and len({s for _, s in rows}) == 1:
                 return [_hint("hard_coded_names", f"The layer names stay the same ('{rows[0][1]}', ...) whatever "
                               "stage and block are: build them from the stage and block arguments.", ("names",))]
     return []
 
 
-def diagnose(function, cases):
+# ----------------------------------------------------------------------------- Keras 2 habits
+
+# Keras 1 and 2 keyword arguments Keras 3 no longer takes, and what it calls them now.
+RENAMED_KEYWORDS = {
+    "border_mode": "padding", "subsample": "strides", "init": "kernel_initializer", "nb_filter": "filters",
+    "nb_row": "kernel_size", "nb_col": "kernel_size", "output_dim": "units", "dim_ordering": "data_format",
+    "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer", "input": "inputs",
+    "output": "outputs",
+}
+_OLD_MODULE = re.compile(r"No module named '(keras\.(?:layers\.\w+|engine[\w.]*|utils\.\w+_utils|legacy[\w.]*))'")
+_NO_POOL_SIZE = re.compile(r"(\w*Pooling2D)\.__init__\(\) missing 1 required positional argument: 'pool_size'")
+_UNKNOWN_KEYWORD = re.compile(r"Unrecognized keyword arguments passed to (\w+): \{'(\w+)'")
+_MISSING_ARG = re.compile(r"(Conv2D|Dense)\.__init__\(\) missing 1 required positional argument: '(filters|units)'")
+_MERGE = re.compile(r"name 'merge' is not defined|cannot import name 'merge'|has no attribute 'merge'")
+_OUTPUT_SHAPE = re.compile(r"'(\w+)' object has no attribute 'output_shape'")
+_LEARNING_PHASE = re.compile(r"has no attribute 'set_learning_phase'")
+
+
+def _keras2_hint(error):
+    """(id, text) for the Keras 2 spelling behind one error message, saying what Keras 3 wants; None when none."""
+    m = _NO_POOL_SIZE.search(error)
+    if m:
+        return "keras2_pool_size", (f"{m.group(1)} has no default pool_size in Keras 3 (Keras 2 used (2, 2) when "
+                                    "it was left out): give the pool size the assignment asks for.")
+    m = _UNKNOWN_KEYWORD.search(error)
+    if m and m.group(2) in RENAMED_KEYWORDS:
+        return "keras2_keyword", (f"{m.group(1)} does not take '{m.group(2)}' in Keras 3: that is a Keras 1/2 "
+                                  f"name, now called '{RENAMED_KEYWORDS[m.group(2)]}'.")
+    if m and m.group(2) == "mode":
+        return "keras2_keyword", (f"{m.group(1)} takes no 'mode' in Keras 3: that argument is from Keras 1. "
+                                  "Leave it out (and add tensors with an Add layer).")
+    m = _MISSING_ARG.search(error)
+    if m:
+        old = {"filters": "nb_filter", "units": "output_dim"}[m.group(2)]
+        return "keras2_argument", (f"{m.group(1)} needs {m.group(2)}, its first argument, in Keras 3 "
+                                   f"(Keras 1 called it '{old}').")
+    if _MERGE.search(error):
+        return "keras2_merge", ("Keras 3 has no merge function (a Keras 1 API): the shortcut is added to the main "
+                                "path with an Add layer, called on the list of the two tensors.")
+    m = _OLD_MODULE.search(error)
+    if m:
+        return "keras2_module", (f"Keras 3 has no module {m.group(1)}: that is a Keras 2 path, so the import "
+                                 "failed and the names it should have defined are missing. Import layers from "
+                                 "keras.layers and models from keras.models.")
+    if _OUTPUT_SHAPE.search(error):
+        return "keras2_output_shape", ("Keras 3 layers and tensors have no output_shape (a Keras 2 attribute): "
+                                       "read a tensor's .shape instead.")
+    if _LEARNING_PHASE.search(error):
+        return "keras2_learning_phase", ("Keras 3 has no set_learning_phase (a Keras 2 function): the training "
+                                         "flag is given when a model is called.")
+    return None
+
+
+def keras2_hints(errors):
+    """Hints for the Keras 1/2 spellings behind build or import errors, one per kind."""
+    found = {}
+    for error in errors:
+        hint = _keras2_hint(error)
+        if hint and hint[0] not in found:
+            found[hint[0]] = _hint(*hint)
+    return tuple(found.values())
+
+
+def diagnose(function, cases, errors=()):
     """Every hint that applies to one function, over all its graded calls, first found first, no repeats.
 
-    `cases` are (case id, reference, submission, layer pairs) for the calls that built something.
+    `cases` are (case id, reference, submission, layer pairs) for the calls that built something;
+    `errors` the messages of the calls that failed, and of the student's definitions that failed
+    where a call failed for a missing name (a Keras 2 import).
     """
     kwargs = {c["id"]: c.get("kwargs", {}) for c in CASES.get(function, ())}
     views = [Case(cid, ref, sub, pairs, kwargs.get(cid, {})) for cid, ref, sub, pairs in cases]
@@ -294,7 +402,10 @@ def diagnose(function, cases):
         found += [h for h in (recognise(view) for recognise in PER_CASE) if h is not None]
     if any(h.id == "relu_before_add" for h in found):  # the ReLU is there, just before the Add
         found = [h for h in found if h.id != "missing_final_relu"]
-    found += hard_coded(views) + hard_coded_names(views)
+    across = hard_coded(views) + hard_coded_names(views)
+    if any(h.id == "stride_on_middle_conv" for h in found):  # s is used, on the other convolution
+        across = [h for h in across if h.id != "hard_coded_s"]
+    found += across + list(keras2_hints(errors))
     seen, out = set(), []
     for h in found:
         if h.id not in seen:

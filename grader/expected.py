@@ -2,10 +2,16 @@
 
 `generate` runs in-process on `solution/` (for `make expected`); `load` reads the
 files back through the same validation as kernel data. Files are written so that
-two runs give byte-identical results: sorted JSON keys, no HDF5 timestamps.
+two runs give byte-identical results: sorted JSON keys, no HDF5 timestamps. The
+reference is computed in float64 and rounded to float32, so another CPU gives the
+same values but for a rare last bit; `generate` keeps the files it finds when they
+hold the same tables and arrays within FRESH_RTOL, so `make expected` changes
+nothing unless the solution did.
 """
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -17,13 +23,22 @@ from grader.measurement import from_wire
 from grader.spec import CASES, FUNCTIONS
 
 DEFAULT_DIR = Path(__file__).parent / "expected"
+# Stored arrays that differ by less than this, relative to the array's largest value, are the same
+# reference: a float64 result rounded to float32 can differ by one last bit from one CPU to another.
+# A thousand times finer than the grading tolerance (grader.spec.RTOL).
+FRESH_RTOL = 1e-6
 
 
 def measure_solution(function):
-    """Measure the reference implementation of one function, exactly as a submission is measured."""
+    """Measure the reference implementation of one function, as a submission is measured but in float64.
+
+    TensorFlow's CPU kernels differ by instruction set in the last bits of float32;
+    computed in float64 and rounded to float32 at the end, the stored values are the
+    same on every machine.
+    """
     import solution
 
-    return probe.measure_function(function, getattr(solution, function), list(CASES[function]))
+    return probe.measure_function(function, getattr(solution, function), list(CASES[function]), dtype="float64")
 
 
 def _split_arrays(value, path, arrays):
@@ -84,14 +99,60 @@ def load_all(directory=DEFAULT_DIR):
     return {f: load(f, directory) for f in FUNCTIONS}
 
 
+def _arrays(path):
+    """Every dataset in an HDF5 file, by path."""
+    found = {}
+
+    def keep(name, item):  # visititems stops at the first callback that returns something
+        if isinstance(item, h5py.Dataset):
+            found[name] = np.asarray(item)
+
+    with h5py.File(path, "r") as h5:
+        h5.visititems(keep)
+    return found
+
+
+def differences(function, directory, other):
+    """Why the expected outputs of `function` in two folders are not the same reference; [] when they are.
+
+    The tables must be identical, the arrays equal within FRESH_RTOL of each array's largest value.
+    """
+    directory, other = Path(directory), Path(other)
+    try:
+        if (directory / f"{function}.json").read_text() != (other / f"{function}.json").read_text():
+            return [f"{function}.json: the layer tables differ"]
+        mine, theirs = _arrays(directory / f"{function}.h5"), _arrays(other / f"{function}.h5")
+    except (OSError, ValueError) as exc:
+        return [f"{function}: {exc}"]
+    if sorted(mine) != sorted(theirs):
+        return [f"{function}.h5: other arrays"]
+    out = []
+    for name in sorted(mine):
+        a, b = mine[name].astype("float64"), theirs[name].astype("float64")
+        scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-2)
+        if a.shape != b.shape or float(np.max(np.abs(a - b), initial=0.0)) > FRESH_RTOL * scale:
+            out.append(f"{function}.h5: {name} differs")
+    return out
+
+
 def generate(directory=DEFAULT_DIR):
-    """Measure the solution and write every expected-output file; return the paths written."""
-    written = []
-    for function in FUNCTIONS:
-        m = measure_solution(function)
-        errors = [c["error"]["message"] for c in m.get("cases", []) if "error" in c]
-        if m.get("missing") or errors:
-            raise ExpectedOutputsError(f"the solution's {function} failed to measure: {m.get('missing') or errors}")
-        save(function, m, directory)
-        written += [Path(directory) / f"{function}.json", Path(directory) / f"{function}.h5"]
-    return written
+    """Measure the solution and write every expected-output file; return {path: 'wrote' or 'unchanged'}.
+
+    A function's files are kept as they are when they already hold the same reference (see `differences`).
+    """
+    directory = Path(directory)
+    done = {}
+    with tempfile.TemporaryDirectory() as fresh:
+        for function in FUNCTIONS:
+            m = measure_solution(function)
+            errors = [c["error"]["message"] for c in m.get("cases", []) if "error" in c]
+            if m.get("missing") or errors:
+                raise ExpectedOutputsError(f"the solution's {function} failed to measure: {m.get('missing') or errors}")
+            save(function, m, fresh)
+            same = (directory / f"{function}.h5").exists() and not differences(function, fresh, directory)
+            directory.mkdir(parents=True, exist_ok=True)
+            for ext in ("json", "h5"):
+                if not same:
+                    shutil.copyfile(Path(fresh) / f"{function}.{ext}", directory / f"{function}.{ext}")
+                done[directory / f"{function}.{ext}"] = "unchanged" if same else "wrote"
+    return done

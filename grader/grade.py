@@ -12,6 +12,7 @@ from grader import grading_notebook
 from grader.judge import judge
 from grader.errors import InvalidMeasurement, SubmissionError
 from grader.kernel import run_notebook
+from grader.matching import reference_tables
 from grader.measurement import FunctionMeasurement, from_wire
 from grader.probe import WIRE_MIMETYPE
 from grader.results import Check, GradeResult
@@ -54,6 +55,21 @@ def skipped_notes(notebook):
     return notes
 
 
+def definition_errors(notebook):
+    """'ename: evalue' of each of the student's definitions that raised (an import Keras 3 lacks, say).
+
+    Kernel output, so untrusted: only short, plain text is kept, and it is only matched, never run.
+    """
+    errors = []
+    for cell in notebook.cells:
+        if cell.metadata.get("resnet_grader", {}).get("role") != "student":
+            continue
+        for out in cell.get("outputs", ()):
+            if out.get("output_type") == "error":
+                errors.append(f"{str(out.get('ename', ''))[:100]}: {str(out.get('evalue', ''))[:500]}")
+    return tuple(errors[:20])
+
+
 def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
     """Grade the notebook at `path` against the expected measurements.
 
@@ -67,11 +83,12 @@ def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
         return failed_result(path.name, str(exc), time.monotonic() - start)
     extraction = extract_definitions(nb)
     notebook = grading_notebook.build(
-        extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS}
+        extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS},
+        {f: reference_tables(expected[f]) for f in FUNCTIONS},
     )
     measured = {}
     for run in run_notebook(notebook, limits, next_kernel):
         measured[run.function] = (FunctionMeasurement(run.function, missing=run.failure) if run.failure
                                   else measurement_from_outputs(run.function, run.outputs))
     notes = list(extraction.notes) + skipped_notes(notebook)
-    return judge(path.name, expected, measured, notes, time.monotonic() - start)
+    return judge(path.name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook))

@@ -30,7 +30,8 @@ exec(compile({source!r}, "<reference blocks>", "exec"), _resnet_grader_blocks)
 
 MEASURE = """\
 {name}.emit({name}.measure_function(
-    {function!r}, globals().get({function!r}), __import__("json").loads({cases!r}), blocks={blocks}))
+    {function!r}, globals().get({function!r}), __import__("json").loads({cases!r}), blocks={blocks},
+    reference=__import__("json").loads({reference!r})))
 """
 
 
@@ -40,7 +41,7 @@ def _cell(source, role, **meta):
     return cell
 
 
-def build(definitions, probe_source, blocks_source, cases):
+def build(definitions, probe_source, blocks_source, cases, references):
     """The grading notebook.
 
     Args:
@@ -48,6 +49,7 @@ def build(definitions, probe_source, blocks_source, cases):
         probe_source: text of grader/probe.py.
         blocks_source: text of the correct blocks, used only while ResNet50 is measured.
         cases: {function: [case dicts]} in grading order.
+        references: {function: {case id: the reference's layer table}}, whose weights paired layers get.
     """
     cells = [_cell(SETUP, "setup")]
     cells += [_cell(src, "student", cell_number=n) for n, src in definitions]
@@ -59,7 +61,8 @@ def build(definitions, probe_source, blocks_source, cases):
         if function == "ResNet50":
             cells.append(_cell(LOAD_BLOCKS.format(source=blocks_source), "blocks"))
             blocks = ("{k: _resnet_grader_blocks[k] for k in ('identity_block', 'convolutional_block')}")
-        source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)), blocks=blocks)
+        source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)),
+                                blocks=blocks, reference=json.dumps(references[function], separators=(",", ":")))
         cells.append(_cell(load_probe + source, "measure", function=function))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "resnet-grader", "display_name": "ResNet grader", "language": "python"}

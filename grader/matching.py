@@ -1,59 +1,39 @@
 """Pair each reference layer with the submission's layer that plays its part.
 
-Layers are matched by name first, then by structure: same kind, fed by the
-layers that match the reference layer's inputs. So a misnamed layer still finds
-its partner and costs only the `names` aspect, and auto-generated names such as
-`activation_7` never matter.
+Layers pair by their place in the data flow (kind, and the layers they read
+from), names only breaking ties: see `probe.pair_layers`, the one algorithm
+both the kernel (to give each layer its partner's weights) and the grader (to
+judge) run. So a misnamed layer still finds its partner and costs only the
+`names` aspect, and auto-generated names such as `activation_7` never matter.
 """
+
+from grader.probe import pair_layers
 
 # The kinds of layer whose names the assignment prescribes.
 NAMED_KINDS = frozenset({"conv2d", "batchnorm", "dense", "avgpool"})
 
 
-def _config_overlap(a, b):
-    return sum(1 for k, v in a.config.items() if b.config.get(k) == v) + (a.output_shape == b.output_shape)
+def record(layer):
+    """A validated Layer as the plain record the pairing (and the kernel) reads."""
+    return {"index": layer.index, "name": layer.name, "kind": layer.kind, "config": layer.config,
+            "output_shape": layer.output_shape, "parents": layer.parents}
+
+
+def wire_record(layer):
+    """The same record in JSON-friendly form, for sending the reference's table into a kernel."""
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, tuple) else v
+    return {k: plain(v) for k, v in record(layer).items()}
+
+
+def reference_tables(expected):
+    """{case id: the reference's layer table as plain records}: what the probe pairs a submission's layers with."""
+    return {case.case: [wire_record(layer) for layer in case.layers] for case in expected.cases}
 
 
 def match_layers(reference, submission):
     """Return {reference index: submission index} for every layer that could be paired."""
-    by_name = {}
-    for layer in submission:
-        by_name.setdefault(layer.name, layer)
-    pairs, used = {}, set()
-    for ref in reference:
-        if ref.kind in NAMED_KINDS and ref.name in by_name and by_name[ref.name].index not in used:
-            pairs[ref.index] = by_name[ref.name].index
-            used.add(by_name[ref.name].index)
-    ref_inputs = [r for r in reference if r.kind == "input"]
-    sub_inputs = [s for s in submission if s.kind == "input" and s.index not in used]
-    for ref, sub in zip(ref_inputs, sub_inputs):
-        pairs[ref.index] = sub.index
-        used.add(sub.index)
-
-    for _ in range(2):  # a second pass picks up layers whose inputs matched late
-        for ref in reference:
-            if ref.index in pairs or not all(p in pairs for p in ref.parents):
-                continue
-            want = sorted(pairs[p] for p in ref.parents)
-            candidates = [
-                s for s in submission
-                if s.index not in used and s.kind == ref.kind and sorted(s.parents) == want
-            ]
-            if candidates:
-                best = max(candidates, key=lambda s: (_config_overlap(ref, s), -s.index))
-                pairs[ref.index] = best.index
-                used.add(best.index)
-
-    keyed = {}
-    for s in submission:
-        if s.index not in used:
-            keyed.setdefault((s.kind, s.key), s)
-    for ref in reference:
-        sub = keyed.get((ref.kind, ref.key))
-        if ref.index not in pairs and sub is not None and sub.index not in used:
-            pairs[ref.index] = sub.index
-            used.add(sub.index)
-    return pairs
+    return pair_layers([record(r) for r in reference], [record(s) for s in submission])
 
 
 def describe(layer, layers, depth=0):

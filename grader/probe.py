@@ -174,11 +174,145 @@ def layer_table(nodes):
     return records
 
 
+# ----------------------------------------------------------------------------- pairing with the reference
+
+MAX_SKIPPED = 2  # extra layers a submission may insert between a layer and the inputs it should read
+SIGNATURE_DEPTH = 3
+
+
+def _children_of(layers):
+    out = [[] for _ in layers]
+    for layer in layers:
+        for p in layer["parents"]:
+            out[p].append(layer["index"])
+    return out
+
+
+def _signatures(layers):
+    """For each layer, the kinds of the layers 1, 2, ... SIGNATURE_DEPTH steps downstream of it.
+
+    Two layers of the same kind that read the same input (the main path's first
+    convolution and the shortcut's) are told apart by what they feed.
+    """
+    children = _children_of(layers)
+    out = []
+    for layer in layers:
+        levels, frontier = [], [layer["index"]]
+        for _ in range(SIGNATURE_DEPTH):
+            frontier = sorted({c for i in frontier for c in children[i]})
+            levels.append(tuple(sorted(layers[i]["kind"] for i in frontier)))
+        out.append(levels)
+    return out
+
+
+def _agreement(a, b):
+    """How many levels of two signatures agree, from the top."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _config_overlap(a, b):
+    return sum(1 for k, v in a["config"].items() if b["config"].get(k) == v) + (a["output_shape"] == b["output_shape"])
+
+
+def pair_layers(reference, submission):
+    """{reference index: submission index}: each reference layer paired with the submission's layer
+    that plays its part in the data flow.
+
+    Layers pair by kind and by what they read: a layer pairs with a reference layer of its
+    kind whose inputs are the partners of its own inputs. Extra layers a submission inserts
+    (at most MAX_SKIPPED on a path) and reference layers it left out are looked through.
+    Ties are broken by what each layer feeds, then by name, then by settings, then by the
+    order of building. So a misnamed layer still finds its partner, and names are judged
+    on the pairs. Both tables list parents before children. Pure, standard library only:
+    the probe runs it in the kernel to seed weights, the grader again to judge.
+    """
+    pairs, used = {}, set()
+    ref_inputs = [r for r in reference if r["kind"] == "input"]
+    sub_inputs = [s for s in submission if s["kind"] == "input"]
+    for r, s in zip(ref_inputs, sub_inputs):
+        pairs[r["index"]] = s["index"]
+        used.add(s["index"])
+    ref_sig, sub_sig = _signatures(reference), _signatures(submission)
+    anchors = {}  # reference index -> the submission layers its output is derived from, looking through the unpaired
+
+    def ref_anchors(i):
+        if i in pairs:
+            return frozenset([pairs[i]])
+        if i not in anchors:
+            anchors[i] = frozenset().union(*(ref_anchors(p) for p in reference[i]["parents"])) \
+                if reference[i]["parents"] else frozenset()
+        return anchors[i]
+
+    def sub_anchors(j, budget):
+        """The paired layers that layer j reads from, looking through at most `budget` unpaired ones; and how many."""
+        found, skipped = set(), 0
+        for p in submission[j]["parents"]:
+            if p in used:
+                found.add(p)
+            elif budget > 0:
+                more, n = sub_anchors(p, budget - 1)
+                if more is None:
+                    return None, 0
+                found |= more
+                skipped = max(skipped, n + 1)
+            else:
+                return None, 0
+        return found, skipped
+
+    for r in reference:
+        i = r["index"]
+        if i in pairs or r["kind"] == "input" or not r["parents"]:
+            continue
+        want = frozenset().union(*(ref_anchors(p) for p in r["parents"]))
+        best, best_score = None, None
+        for s in submission:
+            j = s["index"]
+            if j in used or s["kind"] != r["kind"] or not s["parents"]:
+                continue
+            got, skipped = sub_anchors(j, MAX_SKIPPED)
+            if got is None or frozenset(got) != want:
+                continue
+            score = (-skipped, _agreement(ref_sig[i], sub_sig[j]), s["name"] == r["name"], _config_overlap(r, s), -j)
+            if best_score is None or score > best_score:
+                best, best_score = j, score
+        if best is not None:
+            pairs[i] = best
+            used.add(best)
+    _pair_substitutes(reference, submission, pairs, used)
+    return pairs
+
+
+def _pair_substitutes(reference, submission, pairs, used):
+    """Pair a layer of another kind that stands exactly in a reference layer's place (a MaxPooling2D
+    where an AveragePooling2D belongs): it reads the partners of its inputs, has its output shape, and
+    feeds the partner of one of its children. Then the mistake is named on that layer."""
+    ref_children, sub_children = _children_of(reference), _children_of(submission)
+    for r in reference:
+        i = r["index"]
+        if i in pairs or r["kind"] == "input" or not all(p in pairs for p in r["parents"]):
+            continue
+        want = sorted(pairs[p] for p in r["parents"])
+        for s in submission:
+            j = s["index"]
+            if j in used or sorted(s["parents"]) != want or s["output_shape"] != r["output_shape"]:
+                continue
+            feeds = not ref_children[i] or any(pairs.get(c) in sub_children[j] for c in ref_children[i])
+            if feeds:
+                pairs[i] = j
+                used.add(j)
+                break
+
+
 # ----------------------------------------------------------------------------- seeded weights
 
 
-def _rng(key, weight_index, occurrence):
-    digest = hashlib.sha256(f"{WEIGHT_SEED}/{key}/{occurrence}/{weight_index}".encode()).digest()
+def _rng(*parts):
+    digest = hashlib.sha256("/".join(str(p) for p in (WEIGHT_SEED, *parts)).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
@@ -197,52 +331,67 @@ def _seeded_value(var_name, shape, rng):
     return rng.normal(0.0, 0.1, shape)
 
 
-def set_seeded_weights(nodes, records):
-    """Set every weight from a fixed seed keyed by structure, so the student's initializers play no part."""
+def set_seeded_weights(nodes, records, pairs):
+    """Set every weight from a fixed seed, so the student's initializers play no part.
+
+    A layer paired with a reference layer gets that reference layer's weights: the
+    seed is the reference layer's index, never the layer's own settings, so a setting
+    that changes nothing (padding on a 1x1 convolution) changes no weight here or
+    downstream. A layer with no partner is seeded from what it computes (its key).
+    """
+    partner_of = {s: r for r, s in pairs.items()}
     done, occurrences = set(), {}
     for node, record in zip(nodes, records):
         op = node.operation
         if id(op) in done:
             continue
         done.add(id(op))
-        occurrence = occurrences.get(record["key"], 0)
-        occurrences[record["key"]] = occurrence + 1
+        if record["index"] in partner_of:
+            seed = ("reference", partner_of[record["index"]])
+        else:
+            occurrence = occurrences.get(record["key"], 0)
+            occurrences[record["key"]] = occurrence + 1
+            seed = ("unpaired", record["key"], occurrence)
         for w_index, var in enumerate(getattr(op, "weights", [])):
-            name = str(getattr(var, "name", "")).split("/")[-1].split(":")[0]
-            value = _seeded_value(name, var.shape, _rng(record["key"], w_index, occurrence))
+            name = str(getattr(var, "name", "")).split("/")[-1].split(":")[0] or f"weight{w_index}"
+            value = _seeded_value(name, var.shape, _rng(*seed, name))
             var.assign(value.astype(np.dtype(getattr(var, "dtype", "float32"))))
 
 
 # ----------------------------------------------------------------------------- activations
 
 
-def seeded_input(shape):
-    """The fixed input every measurement uses: BATCH samples of the given shape."""
+def seeded_input(shape, dtype="float32"):
+    """The fixed input every measurement uses: BATCH samples of the given shape (float32 values, in `dtype`)."""
     rng = np.random.default_rng(INPUT_SEED)
-    return rng.uniform(-1.0, 1.0, (BATCH, *shape)).astype("float32")
+    return rng.uniform(-1.0, 1.0, (BATCH, *shape)).astype("float32").astype(dtype)
 
 
 def fingerprint(array):
-    """A compact summary of one activation: per-channel and per-position means."""
-    a = np.asarray(array, dtype="float32")
+    """A compact summary of one activation: per-channel and per-position means (summed in float64)."""
+    a = np.asarray(array, dtype="float64")
     if a.ndim < 2:
-        return {"channel": a.reshape(-1), "spatial": np.zeros(0, "float32")}
+        return {"channel": a.reshape(-1).astype("float32"), "spatial": np.zeros(0, "float32")}
     channel = a.reshape(-1, a.shape[-1]).mean(axis=0)
-    spatial = a.mean(axis=(0, a.ndim - 1)).reshape(-1) if a.ndim > 2 else np.zeros(0, "float32")
+    spatial = a.mean(axis=(0, a.ndim - 1)).reshape(-1) if a.ndim > 2 else np.zeros(0)
     return {"channel": channel.astype("float32"), "spatial": spatial.astype("float32")}
 
 
 def activations(model, nodes, x):
-    """Outputs of every node, in inference mode and then in training mode (BatchNorm on batch statistics)."""
+    """Outputs of every node, in inference mode and then in training mode (BatchNorm on batch statistics).
+
+    Arrays are rounded to float32 only here, at the end, so that a float64 reference
+    comes out the same on every CPU (see grader/expected.py).
+    """
     import keras
 
     probed = [i for i, n in enumerate(nodes) if type(n.operation).__name__ != "InputLayer"]
     tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
     result = {}
     for mode, training in (("inference", False), ("training", True)):
-        arrays = [np.asarray(keras.ops.convert_to_numpy(o), dtype="float32") for o in tap([x], training=training)]
+        arrays = [np.asarray(keras.ops.convert_to_numpy(o), dtype="float64") for o in tap([x], training=training)]
         result[mode] = {
-            "output": arrays[-1],
+            "output": arrays[-1].astype("float32"),
             "layers": {str(i): fingerprint(a) for i, a in zip(probed, arrays)},
         }
     return result
@@ -271,11 +420,14 @@ def _input_of(tensor):
     return node.outputs[0]
 
 
-def measure_case(function_name, fn, case, seen=None):
+def measure_case(function_name, fn, case, seen=None, reference=None, dtype="float32"):
     """Build the function's model for one case, seed its weights, and measure it.
 
     `seen` collects tensors handed to the blocks while ResNet50 is built, so that
-    if building fails, the layers built so far can still be reported.
+    if building fails, the layers built so far can still be reported. `reference`
+    is the reference's layer table for this case: each layer paired with one of
+    its layers gets that layer's weights. Without it (measuring the reference
+    itself) every layer is its own partner.
     """
     import keras
 
@@ -309,12 +461,13 @@ def measure_case(function_name, fn, case, seen=None):
     try:
         nodes = graph_nodes(model)
         records = layer_table(nodes)
-        set_seeded_weights(nodes, records)
+        pairs = pair_layers(reference, records) if reference is not None else {r["index"]: r["index"] for r in records}
+        set_seeded_weights(nodes, records, pairs)
         out["layers"] = records
         out["output_shape"] = _shape(model.outputs[0])
         out["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
         out["non_trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.non_trainable_weights))
-        out["activations"] = activations(model, nodes, seeded_input(in_shape))
+        out["activations"] = activations(model, nodes, seeded_input(in_shape, dtype))
     except Exception as exc:
         out["error"] = _error(exc, f"measuring {call}")
     return out
@@ -323,11 +476,15 @@ def measure_case(function_name, fn, case, seen=None):
 BLOCK_NAMES = ("identity_block", "convolutional_block")
 
 
-def measure_function(function_name, fn, cases, blocks=None):
+def measure_function(function_name, fn, cases, blocks=None, reference=None, dtype="float32"):
     """Measure every case of one graded function.
 
     `blocks` maps block names to correct implementations that replace the
     student's own while ResNet50 runs, so a block's mistake costs points once.
+    `reference` maps case ids to the reference's layer tables (plain records),
+    whose weights the paired layers get. `dtype` is the float type models are
+    built in: float64 for the reference (see grader/expected.py), float32 for
+    submissions.
     """
     if not callable(fn):
         return {"function": function_name, "missing": f"{function_name} is not defined"}
@@ -346,13 +503,19 @@ def measure_function(function_name, fn, cases, blocks=None):
             block = (blocks or {}).get(name, saved[name])
             if callable(block):
                 namespace[name] = recording(block)
+    import keras
+
+    floatx = keras.config.floatx()
+    keras.config.set_floatx(dtype)
     try:
         results = []
         for case in cases:
             seen.clear()
-            results.append(measure_case(function_name, fn, case, seen))
+            table = None if reference is None else reference.get(case["id"], [])
+            results.append(measure_case(function_name, fn, case, seen, table, dtype))
         return {"function": function_name, "cases": results}
     finally:
+        keras.config.set_floatx(floatx)
         for name, old in saved.items():
             if old is None:
                 namespace.pop(name, None)

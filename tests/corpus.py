@@ -32,6 +32,25 @@ RELU_END = 'return layers.Activation("relu")(X)'
 SHORTCUT_CONV = 'X_shortcut = layers.Conv2D(F3, (1, 1), strides=(s, s), padding="valid", name=conv_name + "1")(X_shortcut)'
 SHORTCUT_BN = 'X_shortcut = layers.BatchNormalization(axis=3, name=bn_name + "1")(X_shortcut)'
 
+AVG_POOL = 'layers.AveragePooling2D((2, 2), name="avg_pool")'
+MAIN_PATH = """\
+    X = layers.Conv2D(F1, (1, 1), strides=(1, 1), padding="valid", name=conv_name + "2a")(X)
+    X = layers.BatchNormalization(axis=3, name=bn_name + "2a")(X)
+    X = layers.Activation("relu")(X)
+
+    X = layers.Conv2D(F2, (f, f), strides=(1, 1), padding="same", name=conv_name + "2b")(X)
+    X = layers.BatchNormalization(axis=3, name=bn_name + "2b")(X)
+    X = layers.Activation("relu")(X)
+
+    X = layers.Conv2D(F3, (1, 1), strides=(1, 1), padding="valid", name=conv_name + "2c")(X)
+    X = layers.BatchNormalization(axis=3, name=bn_name + "2c")(X)
+"""
+# The imports of the course's Keras 2 notebook, whose layer names students then use unprefixed.
+KERAS2_IMPORTS = ("from keras.layers import Input, Add, Dense, Activation, ZeroPadding2D, BatchNormalization, "
+                  "Flatten, Conv2D, AveragePooling2D, MaxPooling2D\nfrom keras.models import Model\n"
+                  "from keras.initializers import glorot_uniform")
+
+
 MISTAKES = (
     Variant("identity-missing-final-relu", "identity_block", ((RELU_END, "return X"),),
             ("activations",), "Add"),
@@ -90,6 +109,39 @@ MISTAKES = (
             ("names", "activations"), "avg_pool"),
     Variant("resnet-bn-conv1-axis-1", "ResNet50", (('BatchNormalization(axis=3, name="bn_conv1")', 'BatchNormalization(axis=1, name="bn_conv1")'),),
             ("params", "activations"), "bn_conv1"),
+    # Naming slips cost `names` only: layers pair by their place in the data flow, not by name.
+    Variant("identity-bn-names-swapped", "identity_block",
+            (('name=bn_name + "2a"', 'name=bn_name + "TMP"'), ('name=bn_name + "2b"', 'name=bn_name + "2a"'),
+             ('name=bn_name + "TMP"', 'name=bn_name + "2b"')),
+            ("names",), "bn2b_branch2a: expected the BatchNormalization layer here to be named 'bn2b_branch2a', "
+                        "found 'bn2b_branch2b'"),
+    Variant("identity-unnamed-layers", "identity_block",
+            ((', name=conv_name + "2a"', ""), (', name=conv_name + "2b"', ""), (', name=conv_name + "2c"', ""),
+             (', name=bn_name + "2a"', ""), (', name=bn_name + "2b"', ""), (', name=bn_name + "2c"', "")),
+            ("names",), "res2b_branch2a: expected the Conv2D layer here to be named 'res2b_branch2a'"),
+    Variant("conv-names-swapped-shortcut", "convolutional_block",
+            (('name=conv_name + "2a"', 'name=conv_name + "TMP"'), ('name=conv_name + "1"', 'name=conv_name + "2a"'),
+             ('name=conv_name + "TMP"', 'name=conv_name + "1"')),
+            ("names",), "res3a_branch1: expected the Conv2D layer here to be named 'res3a_branch1', found 'res3a_branch2a'"),
+    Variant("resnet-block-2a", "ResNet50", (('stage=stage, block="a"', 'stage=stage, block=str(stage) + "a"'),),
+            ("names",), "res2a_branch2a: expected the Conv2D layer here to be named 'res2a_branch2a', found 'res22a_branch2a'"),
+    Variant("resnet-identity-letters-skip", "ResNet50",
+            (("(5, (512, 512, 2048), 2, 'bc')", "(5, (512, 512, 2048), 2, 'cd')"),),
+            ("names",), "res5b_branch2a: expected the Conv2D layer here to be named 'res5b_branch2a', found 'res5c_branch2a'"),
+    # Keras 2 spellings that Keras 3 rejects: the build fails, and the hint says what Keras 3 wants.
+    Variant("keras2-avgpool-without-pool-size", "ResNet50",
+            (('layers.AveragePooling2D((2, 2), name="avg_pool")', 'layers.AveragePooling2D(name="avg_pool")'),),
+            ("names", "shapes", "params", "activations"), "missing 1 required positional argument: 'pool_size'"),
+    Variant("keras2-model-input-output", "ResNet50",
+            (("keras.Model(inputs=X_input, outputs=X", "keras.Model(input=X_input, output=X"),),
+            ("shapes", "activations"), "now called 'inputs'"),  # every layer was built right: names, params hold
+    Variant("keras2-border-mode", "identity_block",
+            (('(f, f), strides=(1, 1), padding="same"', '(f, f), strides=(1, 1), border_mode="same"'),),
+            ("names", "shapes", "params", "activations"), "now called 'padding'"),
+    Variant("keras2-merge", "identity_block",
+            (("layers.Add()([X, X_shortcut])", "merge([X, X_shortcut], mode='sum')"),
+             ("from keras import layers", "from keras import layers\ntry:\n    from keras.layers import merge\nexcept ImportError:\n    pass")),
+            ("shapes", "activations"), "no merge function"),
 )
 
 EQUIVALENTS = (
@@ -118,6 +170,44 @@ EQUIVALENTS = (
             for st, fl, sd, bs in ((2, (64, 64, 256), 1, "bc"), (3, (128, 128, 512), 2, "bcd"),
                                    (4, (256, 256, 1024), 2, "bcdef"), (5, (512, 512, 2048), 2, "bc")))),)),
     Variant("relu-layers-in-resnet", "ResNet50", (('layers.Activation("relu")', "layers.ReLU()"), ("axis=3", "axis=-1"))),
+    # Settings that change nothing: 'same' on a 1x1 convolution, at stride 1 and at stride s.
+    Variant("same-padding-1x1-identity", "identity_block",
+            (('(1, 1), strides=(1, 1), padding="valid"', '(1, 1), strides=(1, 1), padding="same"'),)),
+    Variant("same-padding-1x1-conv-stride-s", "convolutional_block", (('padding="valid"', 'padding="same"'),)),
+    Variant("avgpool-same-padding", "ResNet50",
+            ((AVG_POOL, "layers.AveragePooling2D(pool_size=(2, 2), padding='same', name='avg_pool')"),)),
+    Variant("avgpool-strides-2", "ResNet50", ((AVG_POOL, "layers.AveragePooling2D((2, 2), strides=2, name='avg_pool')"),)),
+    Variant("layers-add-function", "identity_block",
+            (("layers.Add()([X, X_shortcut])", "keras.layers.add([X, X_shortcut])"),
+             ("from keras import layers", "import keras\nfrom keras import layers"))),
+    Variant("ops-add", "convolutional_block",
+            (("layers.Add()([X, X_shortcut])", "keras.ops.add(X, X_shortcut)"),
+             ("from keras import layers", "import keras\nfrom keras import layers"))),
+    Variant("defaults-written-out-blocks", "convolutional_block",
+            (("BatchNormalization(axis=3,", "BatchNormalization(axis=3, momentum=0.99, epsilon=0.001, center=True, scale=True,"),
+             ("Conv2D(F2, (f, f), strides=(1, 1)", "Conv2D(F2, (f, f), strides=(1, 1), dilation_rate=(1, 1), use_bias=True"))),
+    Variant("defaults-written-out-resnet", "ResNet50",
+            (("BatchNormalization(axis=3,", "BatchNormalization(axis=3, momentum=0.99, epsilon=0.001,"),
+             ("layers.MaxPooling2D((3, 3), strides=(2, 2))", "layers.MaxPooling2D(pool_size=(3, 3), strides=(2, 2), padding='valid')"),
+             (AVG_POOL, "layers.AveragePooling2D(pool_size=(2, 2), strides=None, padding='valid', name='avg_pool')"),
+             ("layers.ZeroPadding2D((3, 3))", "layers.ZeroPadding2D(padding=(3, 3))"))),
+    Variant("keras2-imports-keywords-no-padding", "identity_block",
+            (("from keras import layers", KERAS2_IMPORTS),
+             ('layers.Conv2D(F1, (1, 1), strides=(1, 1), padding="valid",',
+              "Conv2D(filters=F1, kernel_size=1, strides=1, kernel_initializer=glorot_uniform(seed=0),"),
+             ('layers.Conv2D(F3, (1, 1), strides=(1, 1), padding="valid",', "Conv2D(F3, kernel_size=(1, 1),"),
+             ("layers.", ""))),
+    Variant("helper-function-and-loop", "identity_block", (
+        (MAIN_PATH, '    for part, n, size in (("2a", F1, 1), ("2b", F2, f), ("2c", F3, 1)):\n'
+                    '        X = conv_bn(X, n, size, conv_name + part, bn_name + part, relu=part != "2c")\n'),
+        ("def identity_block(", 'def conv_bn(X, filters, size, conv, bn, relu=True):\n'
+                                '    X = layers.Conv2D(filters, size, padding="same", name=conv)(X)\n'
+                                '    X = layers.BatchNormalization(axis=-1, name=bn)(X)\n'
+                                '    return layers.Activation("relu")(X) if relu else X\n\n\n'
+                                'def identity_block('))),
+    Variant("keras2-imports-resnet", "ResNet50",
+            (("from keras import layers", KERAS2_IMPORTS), ("keras.Input(input_shape)", "Input(input_shape)"),
+             ("keras.Model(", "Model("), ("layers.", ""))),
 )
 
 # The hint (grader.diagnosis) each mistake must produce, by the hint's id; a correct variant produces none.
@@ -133,9 +223,14 @@ HINTS = {
     "identity-hardcoded-names": "hard_coded_names",
     "conv-shortcut-stride-1": "shortcut_stride",
     "conv-hardcoded-s": "hard_coded_s",
-    "conv-stride-on-middle-conv": "hard_coded_s",
+    "conv-stride-on-middle-conv": "stride_on_middle_conv",
     "conv-default-s-1": "default_s",
     "resnet-hardcoded-classes": "hard_coded_classes",
     "resnet-missing-stage-block": "missing_block",
     "resnet-bn-conv1-axis-1": "bn_axis",
+    "keras2-avgpool-without-pool-size": "keras2_pool_size",
+    "keras2-model-input-output": "keras2_keyword",
+    "keras2-border-mode": "keras2_keyword",
+    "keras2-merge": "keras2_merge",
+    "identity-unnamed-layers": "unnamed_layers",
 }

@@ -10,22 +10,24 @@ import solution
 from corpus import EQUIVALENTS, HINTS, MISTAKES
 from grader import probe
 from grader.checks import judge_function, recognised_mistakes
+from grader.matching import reference_tables
 from grader.measurement import from_wire
 from grader.spec import CASES, POINTS
 
 REFERENCE_BLOCKS = {"identity_block": solution.identity_block, "convolutional_block": solution.convolutional_block}
 
 
-def measure_variant(variant):
+def measure_variant(variant, expected_outputs):
     namespace = {}
     exec(compile(variant.source(), variant.id, "exec"), namespace)
     blocks = REFERENCE_BLOCKS if variant.function == "ResNet50" else None
-    measured = probe.measure_function(variant.function, namespace[variant.function], list(CASES[variant.function]), blocks)
+    measured = probe.measure_function(variant.function, namespace[variant.function], list(CASES[variant.function]),
+                                      blocks, reference_tables(expected_outputs[variant.function]))
     return from_wire(probe.encode(measured), variant.function)
 
 
 def grade_variant(variant, expected_outputs, got=None):
-    got = measure_variant(variant) if got is None else got
+    got = measure_variant(variant, expected_outputs) if got is None else got
     return judge_function(expected_outputs[variant.function], got, POINTS[variant.function])
 
 
@@ -41,7 +43,7 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("variant", [_param(v) for v in MISTAKES])
 def test_mistake_loses_its_aspects_and_names_the_layer(variant, expected_outputs):
-    got = measure_variant(variant)
+    got = measure_variant(variant, expected_outputs)
     checks = grade_variant(variant, expected_outputs, got)
     lost = tuple(c.aspect for c in checks if c.score < c.max_score)
     assert lost == variant.loses
@@ -63,7 +65,7 @@ def test_every_hint_is_shown_on_a_real_mistake():
 
 @pytest.mark.parametrize("variant", [_param(v) for v in EQUIVALENTS])
 def test_equivalent_answer_gets_full_marks(variant, expected_outputs):
-    got = measure_variant(variant)
+    got = measure_variant(variant, expected_outputs)
     checks = grade_variant(variant, expected_outputs, got)
     assert [c.aspect for c in checks if not c.passed] == []
     assert recognised_mistakes(expected_outputs[variant.function], got) == ()

@@ -21,8 +21,8 @@ CHROMIUM = shutil.which("chromium")
 def result(expected_outputs):
     """Two typical mistakes graded in-process; ResNet50 left undefined."""
     measured = {
-        "identity_block": measure_variant(MISTAKE["identity-missing-final-relu"]),
-        "convolutional_block": measure_variant(MISTAKE["conv-letter-l-shortcut"]),
+        "identity_block": measure_variant(MISTAKE["identity-missing-final-relu"], expected_outputs),
+        "convolutional_block": measure_variant(MISTAKE["conv-letter-l-shortcut"], expected_outputs),
         "ResNet50": FunctionMeasurement("ResNet50", missing="ResNet50 is not defined"),
     }
     return judge("alice <b>.ipynb", expected_outputs, measured, ("a cell that trains was skipped",))
