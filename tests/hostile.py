@@ -66,3 +66,55 @@ CASES = (
             "print('Score: 100')\nreturn None"),
     Hostile("import-solution", "convolutional_block", "from solution import convolutional_block as ref\nreturn ref(X, f, filters, stage, block, s)"),
 )
+
+
+# ----------------------------------------------------------------------------- isolation
+# Each case tries one thing the kernel must not be able to do, and counts as breached only if it
+# worked; a function raises after its cases when any was breached, naming them. So a function
+# keeps its points only when every attempt in it was blocked. Placeholders, filled by the test:
+# REPO, EXPECTED_FILE, HOME_SECRET, TOKEN (in every planted file's name), SUBMISSION_DIR, OUT_DIR,
+# VENV_SITE, HOST_MARK (a host process's command line), HOST_PID (the test's own process).
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: str
+    function: str
+    code: str  # succeeds (no exception) only if the isolation was breached
+
+
+ATTEMPTS = (
+    Attempt("read-solution", "identity_block", "open('REPO/solution/blocks.py').read()"),
+    Attempt("read-expected", "identity_block", "open('EXPECTED_FILE').read()"),
+    Attempt("list-solution", "identity_block", "assert os.listdir('REPO/solution')"),
+    Attempt("read-home", "identity_block", "open('HOME_SECRET').read()"),
+    Attempt("read-root-only-file", "identity_block", "assert open('/etc/shadow').read()"),
+    Attempt("write-grader", "convolutional_block", "open('REPO/grader/planted-TOKEN.py', 'w').write('x')"),
+    Attempt("write-elsewhere", "convolutional_block",
+            "try:\n    open('/var/tmp/planted-TOKEN', 'w').write('x')\n"
+            "except OSError:\n    open('SUBMISSION_DIR/planted-TOKEN', 'w').write('x')"),
+    Attempt("write-venv", "convolutional_block", "open('VENV_SITE/planted-TOKEN.pth', 'w').write('import os')"),
+    Attempt("write-results-folder", "ResNet50", "open('OUT_DIR/planted-TOKEN', 'w').write('x')"),
+    Attempt("see-network-interface", "ResNet50",
+            "assert [n for _, n in socket.if_nameindex() if n != 'lo'] or "
+            "[n for n in os.listdir('/sys/class/net') if n != 'lo']"),
+    Attempt("see-host-process", "ResNet50",
+            "assert any('HOST_MARK' in open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc') if p.isdigit())"),
+    Attempt("signal-host-process", "ResNet50", "os.kill(HOST_PID, 0)"),
+)
+
+
+def isolation_sources(attempts=ATTEMPTS):
+    """{function: source} with each function's attempts run first, then the correct code."""
+    by = {}
+    for a in attempts:
+        by.setdefault(a.function, []).append(a)
+    sources = {}
+    for function, group in by.items():
+        body = "_breached = []\n"
+        for a in group:
+            code = "".join("    " + line + "\n" for line in a.code.splitlines())
+            body += f"try:\n{code}except Exception:\n    pass\nelse:\n    _breached.append({a.id!r})\n"
+        body += "if _breached:\n    raise RuntimeError('isolation breached: ' + ', '.join(_breached))\n"
+        sources[function] = Hostile(f"isolation-{function}", function, body, zero=False).source()
+    return sources
