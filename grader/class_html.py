@@ -175,6 +175,12 @@ def _identical(figures):
     return "\n".join(parts)
 
 
+def _isolation(info):
+    levels = ", ".join(f"{escape(level)} ({n})" for level, n in sorted(info["levels"].items()))
+    line = f'<p class="muted">Student code isolated by: {levels}.</p>' if levels else ""
+    return line + "".join(f'<p class="error">{escape(w)}</p>' for w in info["warnings"])
+
+
 def render(figures, title="class"):
     """The whole class page, as a string."""
     s = figures["scores"]
@@ -190,6 +196,7 @@ def render(figures, title="class"):
         f"<h1>Class report: {escape(title)}</h1>",
         f'<p class="lead">{n} submissions, {graded} graded; {bad} could not be graded or hit a limit. '
         f"Scores: {stats}.</p>",
+        _isolation(figures["isolation"]),
         f'<h2 id="problems">Could not be graded or hit a limit ({bad})</h2>',
         _problems(figures),
         '<h2 id="scores">Distribution of scores</h2>',

@@ -30,6 +30,7 @@ MISTAKE_TITLES = {
     "default_s": "a wrong default for s",
     "default_classes": "a wrong default for classes",
     "hard_coded_names": "layer names that ignore stage and block",
+    "unnamed_layers": "layers left without the prescribed names",
     "letter_l": "the letter 'l' for the digit '1' in the shortcut's names",
     "stride_on_middle_conv": "the stride s on the f x f convolution instead of the first 1x1",
     "keras2_pool_size": "Keras 2 code: a pooling layer without pool_size",
@@ -179,6 +180,18 @@ def identical(subs, template=None):
             "groups": groups}
 
 
+def isolation(subs):
+    """How the students' code was isolated (the results' top-level extra_data), with how many submissions each."""
+    levels, warnings = {}, []
+    for s in subs:
+        info = (s.payload.get("extra_data") or {}).get("isolation") or {}
+        level = info.get("level", "not recorded")
+        levels[level] = levels.get(level, 0) + 1
+        if info.get("warning") and info["warning"] not in warnings:
+            warnings.append(info["warning"])
+    return {"levels": levels, "warnings": warnings}
+
+
 def figures(subs, template=None):
     """Every figure of the class report, as plain data (written as class.json)."""
     subs = sorted(subs, key=lambda s: s.name)
@@ -201,4 +214,5 @@ def figures(subs, template=None):
         "pass_rates": pass_rates(subs),
         "mistakes": mistakes(subs),
         "identical": identical(subs, template),
+        "isolation": isolation(subs),
     }

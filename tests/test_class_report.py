@@ -9,7 +9,7 @@ import pytest
 
 import class_batch
 import corpus
-from grader import class_files, class_report, diagnosis
+from grader import class_files, class_html, class_report, diagnosis
 from grader.cli import main
 from grader.spec import ASPECTS, FUNCTIONS, POINTS
 
@@ -157,3 +157,16 @@ def test_a_student_exception_is_not_a_limit():
 def test_class_command_refuses_a_folder_without_results(tmp_path, capsys):
     assert main(["class", str(tmp_path)]) == 2
     assert "no <submission>/results.json" in capsys.readouterr().err
+
+
+def test_isolation_of_the_kernels_is_summed_up_with_its_warnings():
+    def sub(name, level, warning=""):
+        info = {"level": level, "summary": "...", **({"warning": warning} if warning else {})}
+        return class_report.Submission(name, {"score": 0, "output": "", "tests": [], "extra_data": {"isolation": info}})
+
+    weak = "warning: bubblewrap is not usable here"
+    fig = class_report.figures([sub("a", "bubblewrap"), sub("b", "bubblewrap"), sub("c", "namespaces", weak),
+                                class_report.Submission("d", {"score": 0, "output": "", "tests": []})])
+    assert fig["isolation"] == {"levels": {"bubblewrap": 2, "namespaces": 1, "not recorded": 1}, "warnings": [weak]}
+    page = class_html.render(fig)
+    assert "bubblewrap (2), namespaces (1), not recorded (1)" in page and f'<p class="error">{weak}</p>' in page
