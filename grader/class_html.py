@@ -6,6 +6,7 @@ report.html. Every piece of text is escaped: names and code come from students.
 """
 
 from html import escape
+from urllib.parse import quote
 
 from grader.html_report import CSS as REPORT_CSS
 from grader.spec import ASPECTS, FUNCTIONS
@@ -29,7 +30,7 @@ svg text { font: 12px system-ui, "DejaVu Sans", sans-serif; fill: #1d232b; }
 
 
 def _link(name, report):
-    return f'<a href="{escape(report)}">{escape(name)}</a>' if report else escape(name)
+    return f'<a href="{escape(quote(report))}">{escape(name)}</a>' if report else escape(name)
 
 
 def _rate_class(rate):

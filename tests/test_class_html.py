@@ -52,6 +52,7 @@ def test_student_text_is_escaped():
     text = class_html.render(class_report.figures(subs), title="<title>")
     assert "<script>" not in text and "<i>eve" not in text and "<b>bad" not in text
     assert "&lt;i&gt;eve0&lt;/i&gt;" in text and "&lt;script&gt;x&lt;/script&gt;" in text
+    assert 'href="%3Ci%3Eeve0%3C/i%3E/report.html"' in text  # a link that works whatever the name holds
 
 
 def test_sections_in_order_problems_first(page):
