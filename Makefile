@@ -10,7 +10,7 @@ SUBMISSION ?= examples/example_submission.ipynb
 OUT ?= results
 PYTEST_ARGS ?=
 
-.PHONY: grade expected test test-fast data train clean
+.PHONY: grade expected test test-fast data train clean bwrap
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,20 @@ $(STAMP): requirements.lock
 
 ## grade SUBMISSION (a notebook, several, or a folder of them) into OUT/results.json
 grade: $(STAMP)
+	@scripts/install-bwrap.sh || echo "warning: bubblewrap is not installed: student code will be isolated less (README: threat model)" >&2
 	$(PY) -m grader grade $(SUBMISSION) --out $(OUT)
+
+## install bubblewrap, the sandbox of the students' kernels (Debian's `bubblewrap`); no-op when present
+bwrap:
+	scripts/install-bwrap.sh
 
 ## regenerate grader/expected/ from solution/
 expected: $(STAMP)
 	$(PY) -m grader expected
 
-## the whole test suite, slow tests included (what CI runs); `browser` installs Chromium for the HTML test
-test: $(STAMP) browser
+## the whole test suite, slow tests included (what CI runs); `browser` installs Chromium for the HTML test,
+## `bwrap` bubblewrap for the isolation tests
+test: $(STAMP) browser bwrap
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## the quick tests only

@@ -9,6 +9,7 @@ parsed and checked against the zip: same files, same setup.sh, same entry point.
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -275,3 +276,62 @@ def test_docker_build_context_holds_what_the_builder_reads(tmp_path):
     build.build(tmp_path / "from-context.zip", root=context)
     build.build(tmp_path / "from-tree.zip")
     assert (tmp_path / "from-context.zip").read_bytes() == (tmp_path / "from-tree.zip").read_bytes()
+
+
+# -- hardened by default: the kernel's user cannot read the solution --------------------------------
+
+ARGS_AND_MODES = ('out="${@: -1}"; mode=$(stat -c %a "$PWD/solution/blocks.py"); '
+                  'printf \'{"score": 1, "output": "%s | %s"}\' "$*" "$mode" > "$out/results.json"\n')
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs run_autograder as root")
+def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograder, tmp_path):
+    (autograder / "submission" / "ResNets.ipynb").write_text("{}")
+    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake_python(tmp_path, ARGS_AND_MODES))
+    args, mode = r["output"].split(" | ")
+    assert "--run-as nobody" in args and args.endswith(f"--out {autograder / 'results'}")
+    assert int(mode, 8) & 0o007 == 0
+    source = autograder / "source"
+    assert not [p for p in [*(source / "solution").rglob("*"), *(source / "grader" / "expected").rglob("*")]
+                if p.stat().st_mode & 0o007]
+    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake_python(tmp_path, ARGS_AND_MODES), AUTOGRADER_KERNEL_USER="")
+    assert "--run-as" not in r["output"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs run_autograder as root")
+def test_without_namespaces_the_kernel_still_cannot_touch_the_solution_or_results(zip_path):
+    """Gradescope's containers allow no namespaces: simulated with GRADER_ISOLATION=none. The
+    kernel, as nobody, must still fail to read the solution and expected outputs, or to write
+    into the grader or the results. The tree is made where nobody can reach it, as /autograder is."""
+    import tempfile
+    import uuid
+
+    import notebooks
+    from hostile import ATTEMPTS, isolation_sources
+
+    token = uuid.uuid4().hex[:12]
+    root = Path(tempfile.mkdtemp(prefix="autograder-", dir="/tmp")) / "autograder"
+    try:
+        root.parent.chmod(0o755)
+        unpack(zip_path, root / "source")
+        shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
+        (root / "submission").mkdir(parents=True)
+        (root / "results").mkdir()
+        src = root / "source"
+        wanted = {"read-solution", "read-expected", "list-solution", "write-grader", "write-results-folder"}
+        values = {"REPO": str(src), "EXPECTED_FILE": str(src / "grader" / "expected" / "identity_block.json"),
+                  "TOKEN": token, "OUT_DIR": str(root / "results")}
+        sources = {}
+        for f, s in isolation_sources([a for a in ATTEMPTS if a.id in wanted]).items():
+            for k, v in values.items():
+                s = s.replace(k, v)
+            sources[f] = s
+        notebooks.write(notebooks.solved(**sources), root / "submission" / "ResNets.ipynb")
+        r = run_autograder(root, GRADER_ISOLATION="none")
+        assert r["extra_data"]["isolation"]["level"] == "none"
+        assert "as user nobody" in r["extra_data"]["isolation"]["summary"]
+        assert r["score"] == 100, [t["output"] for t in r["tests"] if t["score"] != t["max_score"]]
+        assert not list(root.rglob(f"*planted-{token}*"))
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
