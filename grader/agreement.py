@@ -15,15 +15,27 @@ def tolerance(expected):
     return RTOL * max(scale, 1e-2)
 
 
-def deviation(expected, found):
-    """How far `found` is from `expected`, in units of the scale `tolerance` uses (RTOL is the limit).
+def _scale(*arrays):
+    return max([float(np.max(np.abs(a))) for a in arrays if a.size] + [1e-2])
 
-    inf when the shapes differ or `found` is not finite.
-    """
+
+def deviation(expected, found, scale=None):
+    """How far `found` is from `expected`, relative to `scale` (by default the largest |expected|, at
+    least 1e-2): the check's limit is RTOL. inf when the shapes differ or `found` is not finite."""
     if expected.shape != found.shape or not np.all(np.isfinite(found)):
         return float("inf")
-    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-2)
+    scale = _scale(expected) if scale is None else scale
     return float(np.max(np.abs(expected.astype("float64") - found), initial=0.0)) / scale
+
+
+def fingerprint_deviation(want, got):
+    """The larger deviation of a layer's two fingerprints, both relative to the larger of their magnitudes.
+
+    Both are means of the same activations: a per-position mean over many channels can be near zero
+    while the values it averages are not, so its rounding errors are measured against the layer's scale.
+    """
+    scale = _scale(want.channel, want.spatial)
+    return max(deviation(want.channel, got.channel, scale), deviation(want.spatial, got.spatial, scale))
 
 
 def arrays_agree(expected, found):
@@ -35,7 +47,7 @@ def arrays_agree(expected, found):
 
 
 def fingerprints_agree(want, got):
-    return arrays_agree(want.channel, got.channel) and arrays_agree(want.spatial, got.spatial)
+    return fingerprint_deviation(want, got) <= RTOL
 
 
 def layer_outputs_agree(ref, sub, r, s):
@@ -53,3 +65,18 @@ def layer_outputs_agree(ref, sub, r, s):
         if g is None or not fingerprints_agree(w, g):
             return False
     return True
+
+
+def largest_deviation(ref, sub, pairs, mode):
+    """The largest `deviation` over one mode's compared arrays: the output and every paired layer's
+    fingerprint. The activations check passes the mode exactly when this is at most RTOL."""
+    want, got = ref.activations[mode], sub.activations[mode]
+    worst = deviation(want.output, got.output)
+    for r, s in pairs.items():
+        w, g = want.layers.get(r), got.layers.get(s)
+        if w is None:
+            continue
+        if g is None:
+            return float("inf")
+        worst = max(worst, fingerprint_deviation(w, g))
+    return worst

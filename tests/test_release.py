@@ -14,8 +14,8 @@ import corpus
 import notebooks
 from grader import release
 
-PUBLIC = {"__init__", "selfcheck", "expected", "probe", "checks", "diagnosis", "matching", "measurement",
-          "results", "spec", "errors"}
+PUBLIC = {"__init__", "selfcheck", "expected", "probe", "checks", "diagnosis", "matching", "agreement",
+          "measurement", "results", "spec", "errors"}
 MISTAKE = {v.id: v for v in corpus.MISTAKES}
 
 # Runs the bundle's notebook as a student would, top to bottom, up to the data cells.
