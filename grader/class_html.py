@@ -76,7 +76,9 @@ def histogram_svg(counts, mean, median, max_score, width=720, height=280):
         x = at(value)
         parts.append(f'<line x1="{x:.1f}" y1="{top - 46 + dy}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{colour}" '
                      f'stroke-width="2" stroke-dasharray="5 3"/>'
-                     f'<text x="{x + 4:.1f}" y="{top - 34 + dy}" fill="{colour}">{name} {value:g}</text>')
+                     + (f'<text x="{x - 4:.1f}" y="{top - 34 + dy}" style="fill: {colour}" text-anchor="end">'
+                        if x > width - 120 else f'<text x="{x + 4:.1f}" y="{top - 34 + dy}" style="fill: {colour}">')
+                     + f'{name} {value:g}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
                  f'score, % of {max_score:g} points</text></svg>')
     return "".join(parts)
