@@ -1,7 +1,9 @@
 """`make bench`: the grader's latency and throughput beside the floor and full execution, in one run.
 
 (a) floor: a bare process that imports TensorFlow and builds and runs the grader's models.
-(b) one grade: `python -m grader grade` of one correct submission.
+(b) one grade: `python -m grader grade` of one correct submission, with the kernel in bubblewrap
+    (the default) and, side by side, under the isolation used before it (namespaces: `unshare`
+    as root; none otherwise), runs interleaved so both see the same machine.
 (c) full execution: `jupyter nbconvert --execute` of the same notebook, training cut to 1 epoch;
     the figure for 10 epochs is projected from the training cell's own time.
 (d) a batch of N generated submissions (correct and mistaken) with the default workers.
@@ -35,9 +37,10 @@ PY = sys.executable
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
 
 
-def timed(cmd, **kw):
+def timed(cmd, env=None, **kw):
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT, **kw)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or ENV, cwd=ROOT,
+                   **kw)
     return time.perf_counter() - start
 
 
@@ -78,8 +81,24 @@ def floor(repeat):
     return [timed([PY, str(ROOT / "bench" / "floor.py")]) for _ in range(repeat)]
 
 
-def one_grade(path, repeat, tmp):
-    return [timed([PY, "-m", "grader", "grade", str(path), "--out", str(tmp / f"one-{i}")]) for i in range(repeat)]
+def one_grade(path, repeat, tmp, levels):
+    """{isolation level: [seconds per run]}, the levels' runs interleaved."""
+    runs = {level: [] for level in levels}
+    for i in range(repeat):
+        for level in levels:
+            env = dict(ENV, GRADER_ISOLATION=level)
+            runs[level].append(timed([PY, "-m", "grader", "grade", str(path), "--out", str(tmp / f"one-{level}-{i}")],
+                                     env=env))
+    return runs
+
+
+def isolation_levels():
+    """(before, after): what kernels ran under before bubblewrap, and the default now."""
+    from grader.sandbox import Limits, resolve
+
+    after = resolve(Limits()).isolation
+    before = "namespaces" if resolve(Limits(isolation="namespaces")) else "none"
+    return before, after
 
 
 def full_execution(tmp):
@@ -137,45 +156,54 @@ def main(argv=None):
     p.add_argument("-n", type=int, default=20, help="submissions in the batch (d)")
     p.add_argument("--check", type=int, default=4, help="submissions also graded one worker at a time, to compare")
     p.add_argument("--skip-full", action="store_true", help="skip row (c), which takes minutes")
+    p.add_argument("--quick", action="store_true", help="rows (a) and (b) only: the sandbox's cost in a few minutes")
     args = p.parse_args(argv)
+    before, after = isolation_levels()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         solved = notebooks.write(notebooks.solved(), tmp / "solved.ipynb")
         a = floor(args.repeat)
-        b = one_grade(solved, args.repeat, tmp)
-        c = None if args.skip_full else full_execution(tmp)
-        paths = generated_class(args.n, tmp / "class")
+        grades = one_grade(solved, args.repeat, tmp, (before, after) if before != after else (after,))
+        b = grades[after]
+        c = None if args.skip_full or args.quick else full_execution(tmp)
         workers = os.cpu_count()
-        d_seconds, d_peak, d_results = batch(paths, tmp, workers)
-        sequential = Batch(tmp / "sequential", Limits(), 1, progress=False).run(paths[: args.check])
-        timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
-        same = all(timeless(sequential[q]) == timeless(d_results[q]) for q in sequential)
+        if not args.quick:
+            paths = generated_class(args.n, tmp / "class")
+            d_seconds, d_peak, d_results = batch(paths, tmp, workers)
+            sequential = Batch(tmp / "sequential", Limits(), 1, progress=False).run(paths[: args.check])
+            timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
+            same = all(timeless(sequential[q]) == timeless(d_results[q]) for q in sequential)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     med = statistics.median
     a_m, b_m = med(a), med(b)
-    per = d_seconds / args.n
     cpu = psutil.cpu_count()
     print(f"machine: {cpu} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {sys.version.split()[0]}")
     print()
     print(f"{'row':<44}{'median s':>10}   runs")
     print(f"{'(a) floor: import TF, build + run the models':<44}{a_m:>10.2f}   {', '.join(f'{x:.1f}' for x in a)}")
-    print(f"{'(b) one grade (python -m grader grade)':<44}{b_m:>10.2f}   {', '.join(f'{x:.1f}' for x in b)}")
+    for level, runs in grades.items():
+        label = f"(b) one grade, kernel isolation: {level}"
+        print(f"{label:<44}{med(runs):>10.2f}   {', '.join(f'{x:.1f}' for x in runs)}")
     if c:
         total, epoch = c
         projected = total + 9 * epoch
         print(f"{'(c) nbconvert --execute, 1 epoch':<44}{total:>10.2f}   training cell {epoch:.1f} s")
         print(f"{'(c) projected for 10 epochs':<44}{projected:>10.2f}")
-    print(f"{f'(d) batch of {args.n}, {workers} workers: total':<44}{d_seconds:>10.2f}")
-    print(f"{'(d) per submission':<44}{per:>10.2f}")
-    print(f"{'(d) peak memory per worker, PSS (GiB)':<44}{d_peak[1] / 2**30:>10.2f}")
-    print(f"{'(d) peak memory per worker, RSS sum (GiB)':<44}{d_peak[0] / 2**30:>10.2f}")
-    print(f"{'(d) batch results = one-at-a-time results':<44}{'yes' if same else 'NO':>10}   ({args.check} compared)")
+    if not args.quick:
+        per = d_seconds / args.n
+        print(f"{f'(d) batch of {args.n}, {workers} workers: total':<44}{d_seconds:>10.2f}")
+        print(f"{'(d) per submission':<44}{per:>10.2f}")
+        print(f"{'(d) peak memory per worker, PSS (GiB)':<44}{d_peak[1] / 2**30:>10.2f}")
+        print(f"{'(d) peak memory per worker, RSS sum (GiB)':<44}{d_peak[0] / 2**30:>10.2f}")
+        print(f"{'(d) batch results = one-at-a-time results':<44}{'yes' if same else 'NO':>10}   ({args.check} compared)")
     print()
     print("ratios (goals: b/a <= 1.5, d/a <= 1.0 per submission, memory (PSS) <= 1.5 GiB per worker)")
-    print(f"  (b) / (a)                 {b_m / a_m:6.2f}")
-    print(f"  (d) per submission / (a)  {per / a_m:6.2f}")
+    for level, runs in grades.items():
+        print(f"  (b) / (a), isolation {level + ':':<12}{med(runs) / a_m:6.2f}")
+    if not args.quick:
+        print(f"  (d) per submission / (a)  {per / a_m:6.2f}")
     if c:
         print(f"  (c) 10 epochs / (b)       {projected / b_m:6.1f}")
     return 0
