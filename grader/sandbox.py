@@ -77,11 +77,16 @@ def interpreter_paths():
 
 
 def default_hidden():
-    """Never visible to a kernel: the solution, the expected outputs and the invoking user's home."""
+    """Never visible to a kernel: the solution and the grader with its expected outputs (here, and
+    as installed packages in the interpreter's site-packages: `pip install .` puts them there), and
+    the invoking user's home."""
+    import site
+
     homes = {os.path.expanduser("~"), os.environ.get("HOME", "")}
     if os.environ.get("SUDO_USER"):
         homes.add(os.path.expanduser(f"~{os.environ['SUDO_USER']}"))
-    return tuple(sorted({str(REPO / "solution"), str(REPO / "grader"), *filter(None, homes)}))
+    packages = {str(Path(d) / name) for d in (str(REPO), *site.getsitepackages()) for name in ("solution", "grader")}
+    return tuple(sorted(packages | set(filter(None, homes))))
 
 
 def _is_under(path, folder):
