@@ -236,9 +236,13 @@ def _grade_batch(args, submissions, shown, limits):
 
 
 def _expected(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow runs in this process here
     from grader import expected as expected_outputs
-    for path, what in expected_outputs.generate(args.out).items():
-        print(f"{what} {path}")
+    from grader.native_logs import filtered_stderr
+
+    with filtered_stderr():  # and abseil prints its start-up lines whatever that says
+        for path, what in expected_outputs.generate(args.out).items():
+            print(f"{what} {path}")
     return 0
 
 
