@@ -151,14 +151,15 @@ def _label(layer, layers):
     return describe(layer, layers) if layer.kind != "input" else "the input"
 
 
-def first_difference(ref, sub, pairs, want, got):
-    """Where one mode's outputs first really differ, as text; '' when every paired layer agrees.
+def locate_difference(ref, sub, pairs, want, got):
+    """Where one mode's outputs first really differ: (reference layer, extra, absent), or None when every
+    paired layer agrees.
 
-    The first paired layer (in the reference's order) whose outputs differ is named
-    only when it reads the partners of its reference layer's inputs, which agree: then
-    its own outputs differ, given the same inputs. Otherwise what feeds it differs
-    from the reference's: a layer the submission added, or one it left out, and that
-    is what is named.
+    The reference layer is the first paired one (in the reference's order) whose outputs differ.
+    When `extra` (submission layers it reads that the reference does not have) and `absent`
+    (reference layers it should read that the submission does not have) are both empty, it reads
+    the partners of its reference inputs, which agree: its own outputs differ, given the same
+    inputs. Otherwise what feeds it is what differs.
     """
     partner_of = {s: r for r, s in pairs.items()}
     for r in ref.layers:
@@ -168,16 +169,25 @@ def first_difference(ref, sub, pairs, want, got):
         if fp is not None and not _diverges(want.layers[r.index], fp):
             continue
         s = sub.layers[pairs[r.index]]
-        extra = [sub.layers[p] for p in s.parents if p not in partner_of]
-        if extra:
-            what = ", ".join(describe(x, sub.layers) for x in extra)
-            return f"first difference: {what}, which the reference does not have, feeds {_label(r, ref.layers)}"
-        absent = [ref.layers[p] for p in r.parents if p not in pairs]
-        if absent:
-            what = ", ".join(_label(x, ref.layers) for x in absent)
-            return f"first difference: no layer found for {what}, which feeds {_label(r, ref.layers)}"
-        return f"first layer that differs: {_label(r, ref.layers)}"
-    return ""
+        extra = tuple(sub.layers[p] for p in s.parents if p not in partner_of)
+        absent = tuple(ref.layers[p] for p in r.parents if p not in pairs)
+        return r, extra, absent
+    return None
+
+
+def first_difference(ref, sub, pairs, want, got):
+    """`locate_difference` as text for the student; '' when every paired layer agrees."""
+    found = locate_difference(ref, sub, pairs, want, got)
+    if found is None:
+        return ""
+    r, extra, absent = found
+    if extra:
+        what = ", ".join(describe(x, sub.layers) for x in extra)
+        return f"first difference: {what}, which the reference does not have, feeds {_label(r, ref.layers)}"
+    if absent:
+        what = ", ".join(_label(x, ref.layers) for x in absent)
+        return f"first difference: no layer found for {what}, which feeds {_label(r, ref.layers)}"
+    return f"first layer that differs: {_label(r, ref.layers)}"
 
 
 def check_activations(ref, sub, pairs):

@@ -33,18 +33,9 @@ SHORTCUT_CONV = 'X_shortcut = layers.Conv2D(F3, (1, 1), strides=(s, s), padding=
 SHORTCUT_BN = 'X_shortcut = layers.BatchNormalization(axis=3, name=bn_name + "1")(X_shortcut)'
 
 AVG_POOL = 'layers.AveragePooling2D((2, 2), name="avg_pool")'
-MAIN_PATH = """\
-    X = layers.Conv2D(F1, (1, 1), strides=(1, 1), padding="valid", name=conv_name + "2a")(X)
-    X = layers.BatchNormalization(axis=3, name=bn_name + "2a")(X)
-    X = layers.Activation("relu")(X)
-
-    X = layers.Conv2D(F2, (f, f), strides=(1, 1), padding="same", name=conv_name + "2b")(X)
-    X = layers.BatchNormalization(axis=3, name=bn_name + "2b")(X)
-    X = layers.Activation("relu")(X)
-
-    X = layers.Conv2D(F3, (1, 1), strides=(1, 1), padding="valid", name=conv_name + "2c")(X)
-    X = layers.BatchNormalization(axis=3, name=bn_name + "2c")(X)
-"""
+# The identity block's main path as the solution writes it: three convolutions, each with its BatchNormalization.
+_IDENTITY = solution_sources()["identity_block"]
+MAIN_PATH = _IDENTITY[_IDENTITY.index("    X = layers.Conv2D(F1"):_IDENTITY.index("\n    X = layers.Add()")]
 # The imports of the course's Keras 2 notebook, whose layer names students then use unprefixed.
 KERAS2_IMPORTS = ("from keras.layers import Input, Add, Dense, Activation, ZeroPadding2D, BatchNormalization, "
                   "Flatten, Conv2D, AveragePooling2D, MaxPooling2D\nfrom keras.models import Model\n"
@@ -214,6 +205,13 @@ EQUIVALENTS = (
             (("from keras import layers", KERAS2_IMPORTS), ("keras.Input(input_shape)", "Input(input_shape)"),
              ("keras.Model(", "Model("), ("layers.", ""))),
 )
+
+# Sources graded only through a kernel (tests/test_grade_e2e.py): the mistake is in a failed import,
+# which only a kernel's run of the definitions shows.
+MISTAKE_SOURCES = {
+    "identity-keras2-module": "from keras.layers.normalization import BatchNormalization\n"
+                              + Variant("", "identity_block", (("layers.BatchNormalization", "BatchNormalization"),)).source(),
+}
 
 # The hint (grader.diagnosis) each mistake must produce, by the hint's id; a correct variant produces none.
 # The letter 'l' for '1' is named inside the names message itself ("the digit one", above).

@@ -144,3 +144,59 @@ def test_parents_must_point_backwards():
 def test_a_measurement_for_another_function_is_rejected():
     with pytest.raises(InvalidMeasurement, match="expected 'g'"):
         from_wire(_wire_case(), "g")
+
+
+# ----------------------------------------------------------------------------- pairing by place in the data flow
+
+
+def conv_block(names=("res3a_branch2a", "bn3a_branch2a", "res3a_branch1", "bn3a_branch1")):
+    """input -> conv 2a -> bn -> relu, and input -> conv 1 -> bn, both into an Add: two convolutions read the input."""
+    return (
+        layer(0, "input_layer", "input"),
+        layer(1, names[0], "conv2d", (0,), config={"filters": 4}),
+        layer(2, names[1], "batchnorm", (1,)),
+        layer(3, "re_lu", "relu", (2,)),
+        layer(4, names[2], "conv2d", (0,), config={"filters": 10}),
+        layer(5, names[3], "batchnorm", (4,)),
+        layer(6, "add", "add", (3, 5)),
+    )
+
+
+def test_layers_pair_by_what_they_read_and_feed_not_by_name():
+    ref = conv_block()
+    swapped = conv_block(names=("res3a_branch1", "bn3a_branch1", "res3a_branch2a", "bn3a_branch2a"))
+    assert match_layers(ref, swapped) == {i: i for i in range(7)}
+    msgs = check_names(case(ref), case(swapped), match_layers(ref, swapped))
+    assert len(msgs) == 4 and msgs[0].startswith("res3a_branch2a: expected the Conv2D layer here to be named "
+                                                 "'res3a_branch2a', found 'res3a_branch1'")
+
+
+def test_shortcut_built_first_pairs_the_same():
+    ref = conv_block()
+    first = (ref[0], layer(1, "res3a_branch1", "conv2d", (0,), config={"filters": 10}),
+             layer(2, "bn3a_branch1", "batchnorm", (1,)), layer(3, "res3a_branch2a", "conv2d", (0,), config={"filters": 4}),
+             layer(4, "bn3a_branch2a", "batchnorm", (3,)), layer(5, "re_lu", "relu", (4,)), layer(6, "add", "add", (2, 5)))
+    assert match_layers(ref, first) == {0: 0, 1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6}
+
+
+def test_unnamed_layers_pair_by_structure():
+    ref = conv_block()
+    unnamed = conv_block(names=("conv2d", "batch_normalization", "conv2d_1", "batch_normalization_1"))
+    assert match_layers(ref, unnamed) == {i: i for i in range(7)}
+
+
+def test_an_extra_layer_is_looked_through_and_a_missing_one_left_unpaired():
+    ref = conv_block()
+    extra = ref[:5] + (layer(5, "bn3a_branch1", "batchnorm", (4,)), layer(6, "re_lu_1", "relu", (5,)),
+                       layer(7, "add", "add", (3, 6)))
+    assert match_layers(ref, extra) == {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 7}
+    missing = ref[:5] + (layer(5, "add", "add", (3, 4)),)  # the shortcut without its BatchNormalization
+    assert match_layers(ref, missing) == {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 6: 5}
+
+
+def test_a_layer_of_another_kind_in_a_layers_place_is_paired_with_it():
+    ref = (layer(0, "input_layer", "input"), layer(1, "avg_pool", "avgpool", (0,)), layer(2, "flatten", "flatten", (1,)))
+    sub = (layer(0, "input_layer", "input"), layer(1, "avg_pool", "maxpool", (0,)), layer(2, "flatten", "flatten", (1,)))
+    assert match_layers(ref, sub) == {0: 0, 1: 1, 2: 2}
+    [msg] = check_names(case(ref), case(sub), match_layers(ref, sub))
+    assert msg == "avg_pool: expected an AveragePooling2D layer, found Maxpool"

@@ -9,8 +9,10 @@ import pytest
 import solution
 from corpus import EQUIVALENTS, HINTS, MISTAKES
 from grader import probe
-from grader.checks import judge_function, recognised_mistakes
-from grader.matching import reference_tables
+from grader.agreement import fingerprints_agree
+from grader.checks import judge_function, locate_difference, recognised_mistakes
+from grader.matching import match_layers, reference_tables
+from grader.measurement import MODES
 from grader.measurement import from_wire
 from grader.spec import CASES, POINTS
 
@@ -54,6 +56,33 @@ def test_mistake_loses_its_aspects_and_names_the_layer(variant, expected_outputs
     assert [h.id for h in hints] == ([HINTS[variant.id]] if variant.id in HINTS else [])
     for h in hints:
         assert f"hint: {h.text}" in feedback
+    assert_first_difference_is_true(expected_outputs[variant.function], got)
+
+
+def assert_first_difference_is_true(expected, got):
+    """The layer the feedback names as the first that differs has outputs that differ, given the same inputs;
+    where its inputs are not the same, what feeds it (an extra layer, or one left out) is named instead."""
+    by_case = {c.case: c for c in got.cases}
+    for ref in expected.cases:
+        sub = by_case[ref.case]
+        if sub.error:
+            continue
+        pairs = match_layers(ref.layers, sub.layers)
+        for mode in MODES:
+            want, found = ref.activations[mode], sub.activations[mode]
+            located = locate_difference(ref, sub, pairs, want, found)
+            if located is None:
+                continue
+            r, extra, absent = located
+            s = sub.layers[pairs[r.index]]
+            assert s.index not in found.layers or not fingerprints_agree(want.layers[r.index], found.layers[s.index])
+            if extra or absent:
+                assert all(x.index not in pairs.values() for x in extra) and all(a.index not in pairs for a in absent)
+                continue
+            assert sorted(s.parents) == sorted(pairs[p] for p in r.parents)
+            for p in r.parents:
+                if p in want.layers:
+                    assert fingerprints_agree(want.layers[p], found.layers[pairs[p]]), (r.name, ref.layers[p].name)
 
 
 def test_every_hint_is_shown_on_a_real_mistake():

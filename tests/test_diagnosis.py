@@ -61,3 +61,31 @@ def test_letter_l_is_named_only_for_the_typo():
     assert "digit one" in letter_l_note("res2a_branch1", "res2a_branchl")
     assert letter_l_note("res2a_branch1", "res2a_branch_1") == ""
     assert letter_l_note("res2a_branch2a", "res2a_branch2b") == ""
+
+
+def test_keras2_spellings_get_what_keras3_wants():
+    from grader.diagnosis import keras2_hints
+
+    cases = {
+        "TypeError: AveragePooling2D.__init__() missing 1 required positional argument: 'pool_size'": "keras2_pool_size",
+        "ValueError: Unrecognized keyword arguments passed to Conv2D: {'border_mode': 'same'}": "keras2_keyword",
+        "ValueError: Unrecognized keyword arguments passed to Conv2D: {'subsample': (2, 2)}": "keras2_keyword",
+        "TypeError: Dense.__init__() missing 1 required positional argument: 'units'": "keras2_argument",
+        "NameError: name 'merge' is not defined": "keras2_merge",
+        "ModuleNotFoundError: No module named 'keras.layers.merge'": "keras2_module",
+        "AttributeError: 'KerasTensor' object has no attribute 'output_shape'": "keras2_output_shape",
+    }
+    for error, hint in cases.items():
+        assert [h.id for h in keras2_hints([error])] == [hint], error
+    assert "'padding'" in keras2_hints(["Unrecognized keyword arguments passed to Conv2D: {'border_mode': 'x'}"])[0].text
+    assert keras2_hints(["NameError: name 'X_shortcut' is not defined", "ValueError: A KerasTensor cannot be used"]) == ()
+
+
+def test_a_failed_import_is_hinted_only_where_a_name_is_missing():
+    from grader.checks import build_errors
+
+    failed = CaseMeasurement("f=2", "call", error="NameError: name 'BatchNormalization' is not defined")
+    built = CaseMeasurement("f=2", "call", identity())
+    module = "ModuleNotFoundError: No module named 'keras.layers.normalization'"
+    assert module in build_errors([(None, failed)], (module,))
+    assert build_errors([(None, built)], (module,)) == []

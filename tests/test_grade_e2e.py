@@ -99,3 +99,19 @@ def test_a_folder_gets_one_results_folder_per_submission(tmp_path):
     assert main(["grade", str(folder), "--out", str(tmp_path / "out")]) == 0
     for name in ("a", "b"):
         assert json.loads((tmp_path / "out" / name / "results.json").read_text())["score"] == 0
+
+
+def test_keras2_notebook_through_a_kernel_gets_equivalents_right_and_a_hint_for_a_failed_import(tmp_path):
+    """The course's Keras 2 habits in one notebook: an import from a module Keras 3 lacks (its name is then
+    missing in identity_block), 'same' padding on 1x1 convolutions and on the final pooling (equivalents)."""
+    by_id = {v.id: v for v in corpus.EQUIVALENTS}
+    identity = corpus.MISTAKE_SOURCES["identity-keras2-module"]
+    nb = notebooks.solved(identity_block=identity,
+                          convolutional_block=by_id["same-padding-1x1-conv-stride-s"].source(),
+                          ResNet50=by_id["avgpool-same-padding"].source())
+    r = grade(tmp_path, nb)
+    assert lost(r) == {("identity_block", a) for a in ASPECTS}
+    assert r["score"] == 70
+    output = "\n".join(t["output"] for t in r["tests"] if t["extra_data"]["function"] == "identity_block")
+    assert "name 'BatchNormalization' is not defined" in output
+    assert "Keras 3 has no module keras.layers.normalization" in output
