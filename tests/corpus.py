@@ -124,6 +124,8 @@ MISTAKES = (
     Variant("resnet-identity-letters-skip", "ResNet50",
             (("(5, (512, 512, 2048), 2, 'bc')", "(5, (512, 512, 2048), 2, 'cd')"),),
             ("names",), "res5b_branch2a: expected the Conv2D layer here to be named 'res5b_branch2a', found 'res5c_branch2a'"),
+    Variant("resnet-avgpool-same-unnamed", "ResNet50", ((AVG_POOL, "layers.AveragePooling2D(pool_size=(2, 2), padding='same')"),),
+            ("names",), "avg_pool: expected the AveragePooling2D layer here to be named 'avg_pool', found 'average_pooling2d'"),
     # Keras 2 spellings that Keras 3 rejects: the build fails, and the hint says what Keras 3 wants.
     Variant("keras2-avgpool-without-pool-size", "ResNet50",
             (('layers.AveragePooling2D((2, 2), name="avg_pool")', 'layers.AveragePooling2D(name="avg_pool")'),),
