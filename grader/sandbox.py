@@ -154,17 +154,20 @@ def kernel_argv(limits, view=None):
 
     `limits.isolation` must be resolved (see `resolve`); "bubblewrap" needs the kernel's `view`.
     """
-    argv = []
-    if limits.run_as:
-        argv += ["setpriv", f"--reuid={limits.run_as}", f"--regid={group_of(limits.run_as)}", "--clear-groups"]
-    if limits.isolation == "bubblewrap":
-        argv += bwrap_argv(view, limits)
+    user = ["setpriv", f"--reuid={limits.run_as}", f"--regid={group_of(limits.run_as)}", "--clear-groups"] \
+        if limits.run_as else []
+    if limits.isolation == "bubblewrap":  # unprivileged user first: bwrap makes its own user namespace
+        argv = user + bwrap_argv(view, limits)
     else:
         # bwrap has --die-with-parent; here setpriv gives the same (the signal survives exec, and
-        # unshare --kill-child passes it on to the namespace's first process).
-        argv = ["setpriv", "--pdeathsig", "KILL", *argv[1:]] if argv else ["setpriv", "--pdeathsig", "KILL"]
+        # unshare --kill-child passes it on to the namespace's first process). unshare needs root:
+        # the unprivileged user comes after it, and asks for the signal again, since changing
+        # user clears it.
+        death = ["setpriv", "--pdeathsig", "KILL"]
+        argv = list(death)
         if limits.isolation == "namespaces":
             argv += ["unshare", "-p", "-f", "-m", "--mount-proc", "--kill-child"] + ([] if limits.network else ["-n"])
+        argv += user + (death if user else [])
     if shutil.which("prlimit"):
         argv += ["prlimit", f"--data={limits.memory}", "--core=0", f"--fsize={256 * 1024 * 1024}"]
     return argv + [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
