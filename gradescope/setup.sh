@@ -19,6 +19,9 @@ if ! apt-get install -y --no-install-recommends "python$PYTHON_VERSION" "python$
     apt-get update
     apt-get install -y --no-install-recommends "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv"
 fi
+# bubblewrap isolates the student's kernel wherever user namespaces are allowed (not on Gradescope
+# itself, where the kernel runs as nobody instead; see run_autograder).
+apt-get install -y --no-install-recommends bubblewrap || echo "setup.sh: bubblewrap not installed" >&2
 rm -rf /var/lib/apt/lists/*
 
 "python$PYTHON_VERSION" -m venv "$SOURCE/.venv"
