@@ -73,6 +73,7 @@ REPO = Path(__file__).resolve().parent.parent
 def interpreter_paths():
     """The folders this interpreter and its packages live in: all the kernel needs besides the system."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(os.path.realpath(sys.executable)).parent)}
+    paths |= {os.path.realpath(p) for p in paths}  # a symlinked venv: the link and what it points to
     return tuple(sorted(p for p in paths if p and Path(p).exists()))
 
 
