@@ -28,8 +28,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import corpus  # noqa: E402
-import notebooks  # noqa: E402
+from grader.native_logs import filtered_stderr  # noqa: E402
+
+with filtered_stderr():  # this process imports TensorFlow (through the corpus): drop its C++ start-up lines
+    import corpus  # noqa: E402
+    import notebooks  # noqa: E402
 from grader.batch import Batch  # noqa: E402
 from grader.sandbox import Limits  # noqa: E402
 
