@@ -144,19 +144,30 @@ def test_leftover_folders_of_dead_processes_are_removed_and_others_kept(tmp_path
     assert sorted(tmp_path.iterdir()) == sorted([mine, other])
 
 
-def test_ctrl_c_stops_a_single_grade_with_one_line(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_stopping_a_single_grade(how, tmp_path):
     path = notebooks.write(notebooks.solved(), tmp_path / "nb.ipynb")
     run = Run(tmp_path, path, "--out", tmp_path / "out")
     run.wait_for(lambda: len(run.kernels()) >= 1)
     time.sleep(3)
-    seconds, code, stdout, stderr = run.stop("ctrl-c")
+    seconds, code, stdout, stderr = run.stop(how)
     left_after = run.nothing_left()
-    print(f"single grade, ctrl-c: stopped in {seconds:.1f} s, processes gone {left_after:.1f} s later")
+    name = getattr(how, "name", how)
+    print(f"single grade, {name}: stopped in {seconds:.1f} s, processes gone {left_after:.1f} s later, "
+          f"left in TMPDIR: {sorted(p.name for p in run.tmpdir.iterdir())}")
     assert seconds < 10
-    assert code == 130
-    assert stderr.strip().splitlines()[-1] == (f"stopped (SIGINT): {path} was not graded; "
-                                               "run the same command again to grade it"), stderr
-    assert "Traceback" not in stderr
     assert not (tmp_path / "out" / "results.json").exists()
+    if how == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        broken = tmp_path / "broken.ipynb"
+        broken.write_text("not a notebook")
+        again = Run(tmp_path, broken, "--out", tmp_path / "out-again", tmpdir=run.tmpdir)
+        again.proc.communicate(timeout=120)  # the next run removes the killed run's folders
+    else:
+        signum = signal.SIGINT if how == "ctrl-c" else how
+        assert code == 128 + signum
+        assert stderr.strip().splitlines()[-1] == (f"stopped ({signal.Signals(signum).name}): {path} was not graded; "
+                                                   "run the same command again to grade it"), stderr
+        assert "Traceback" not in stderr
     assert list(run.tmpdir.iterdir()) == []
     run.tmpdir.rmdir()
