@@ -122,6 +122,7 @@ def _stop_worker(signum, frame):
     """Kill this worker's kernels without talking to them, remove their folders, and exit at once."""
     from grader.kernel import kill_all
 
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough (the pool sends it again when broken)
     kill_all()
     os._exit(128 + signum)
 

@@ -77,7 +77,7 @@ def kill_all():
     talking to them: for a grader that is being stopped (Ctrl-C, SIGTERM, its parent gone)."""
     for kernel in list(Kernel.live):
         if kernel.pid:
-            sandbox.kill_tree(kernel.pid)
+            sandbox.kill_tree(kernel.pid, wait=0)  # no waiting: SIGKILL cannot be refused
         shutil.rmtree(kernel.tmp, ignore_errors=True)
         Kernel.live.discard(kernel)
 

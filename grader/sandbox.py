@@ -275,8 +275,9 @@ def readable_by_others(paths):
     return found
 
 
-def kill_tree(pid):
-    """Kill a process and every descendant it left behind; return how many were killed."""
+def kill_tree(pid, wait=5.0):
+    """Kill a process and every descendant it left behind, waiting up to `wait` seconds for them to
+    go; return how many were killed."""
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True) + [root]
@@ -287,5 +288,6 @@ def kill_tree(pid):
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(procs, timeout=5)
+    if wait:
+        psutil.wait_procs(procs, timeout=wait)
     return len(procs)
