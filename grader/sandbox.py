@@ -101,9 +101,13 @@ def make_view(limits, scratch, sockets):
     read_only = tuple(p for p in wanted if not any(q != p and not os.path.islink(q) and _is_under(p, q) for q in wanted))
     hidden = {os.path.realpath(p) for p in (*default_hidden(), *limits.hide, *SECRETS)}
     # A hidden folder that holds something the kernel needs (a home holding the venv) stays; only
-    # the needed part is bound, so the rest of it is absent anyway.
+    # the needed part is bound, so the rest of it is absent anyway. Nor is one masked that holds
+    # the interpreter's own import path (submissions kept in site-packages itself).
+    needed = {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)
+              and any(_is_under(os.path.realpath(p), r) for r in read_only)}
     masked = tuple(sorted(h for h in hidden if os.path.lexists(h) and any(_is_under(h, r) for r in read_only)
-                          and not any(_is_under(r, h) for r in read_only)))
+                          and not any(_is_under(r, h) for r in read_only)
+                          and not any(_is_under(n, h) for n in needed)))
     return View(read_only, masked, str(scratch), str(sockets))
 
 

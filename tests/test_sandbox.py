@@ -35,6 +35,12 @@ def test_hidden_paths_inside_the_venv_are_masked(tmp_path, monkeypatch):
     assert str(venv) in view.read_only and str(venv / "lib" / "solution") in view.masked
 
 
+def test_a_hidden_folder_holding_the_import_path_is_not_masked(tmp_path):
+    site = next(p for p in sys.path if p.startswith(sys.prefix) and p.endswith("site-packages"))
+    view = sandbox.make_view(Limits(hide=(site,)), tmp_path / "w", tmp_path / "s")  # a class kept in site-packages
+    assert _visible(view, site)
+
+
 def test_bwrap_command_line_names_every_hole(tmp_path):
     limits = Limits(isolation="bubblewrap")
     view = sandbox.make_view(limits, tmp_path / "work", tmp_path / "sockets")
