@@ -280,26 +280,48 @@ def test_docker_build_context_holds_what_the_builder_reads(tmp_path):
 
 # -- hardened by default: the kernel's user cannot read the solution --------------------------------
 
-ARGS_AND_MODES = ('out="${@: -1}"; mode=$(stat -c %a "$PWD/solution/blocks.py"); '
+# Answers run_autograder's check that the kernel's user can run it (-c ...), then reports its arguments.
+ARGS_AND_MODES = ('[ "$1" = "-c" ] && exit 0; out="${@: -1}"; mode=$(stat -c %a "$PWD/solution/blocks.py"); '
                   'printf \'{"score": 1, "output": "%s | %s"}\' "$*" "$mode" > "$out/results.json"\n')
 
 
+@pytest.fixture
+def shared_tmp():
+    """A folder under /tmp that `nobody` can reach, as /autograder is on Gradescope."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs run_autograder as root")
-def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograder, tmp_path):
+def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograder, shared_tmp):
     (autograder / "submission" / "ResNets.ipynb").write_text("{}")
-    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake_python(tmp_path, ARGS_AND_MODES))
+    fake = fake_python(shared_tmp, ARGS_AND_MODES)
+    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake)
     args, mode = r["output"].split(" | ")
     assert "--run-as nobody" in args and args.endswith(f"--out {autograder / 'results'}")
     assert int(mode, 8) & 0o007 == 0
     source = autograder / "source"
     assert not [p for p in [*(source / "solution").rglob("*"), *(source / "grader" / "expected").rglob("*")]
                 if p.stat().st_mode & 0o007]
-    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake_python(tmp_path, ARGS_AND_MODES), AUTOGRADER_KERNEL_USER="")
+    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake, AUTOGRADER_KERNEL_USER="")
+    assert "--run-as" not in r["output"]
+    (shared_tmp / "fake-python").write_text("#!/usr/bin/env bash\n[ \"$1\" = -c ] && exit 1\n" + ARGS_AND_MODES)
+    r = run_autograder(autograder, AUTOGRADER_PYTHON=fake)  # nobody cannot run this interpreter: as root, said
     assert "--run-as" not in r["output"]
 
 
+def _nobody_can_run_this_python():
+    from grader import sandbox
+
+    return os.geteuid() == 0 and sandbox.can_start(sandbox.Limits(run_as="nobody", isolation="none"))
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs run_autograder as root")
+@pytest.mark.skipif(not _nobody_can_run_this_python(), reason="needs root, and a .venv that nobody can read")
 def test_without_namespaces_the_kernel_still_cannot_touch_the_solution_or_results(zip_path):
     """Gradescope's containers allow no namespaces: simulated with GRADER_ISOLATION=none. The
     kernel, as nobody, must still fail to read the solution and expected outputs, or to write
