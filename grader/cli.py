@@ -103,7 +103,8 @@ def resolved_limits(args, submissions):
     wanted = limits_from(args, submissions)
     limits = sandbox.resolve(wanted)
     if limits is None:
-        print(f"error: --isolation {wanted.isolation}: not usable on this machine", file=sys.stderr)
+        who = f"; can user {wanted.run_as} read this interpreter and its packages?" if wanted.run_as else ""
+        print(f"error: no kernel can be started with --isolation {wanted.isolation} here{who}", file=sys.stderr)
         return None
     warning = sandbox.describe(limits)[1]
     if warning:

@@ -223,7 +223,7 @@ def resolve(limits):
     if limits.isolation not in ("auto", *LEVELS):
         raise ValueError(f"isolation must be 'auto' or one of {LEVELS}, got {limits.isolation!r}")
     for option in candidates(limits):
-        if option.isolation == "none" or can_start(option):
+        if (option.isolation == "none" and not option.run_as) or can_start(option):
             return option
     return None
 
