@@ -9,6 +9,7 @@ in the TMPDIR.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +45,7 @@ class Run:
         self.marker = uuid.uuid4().hex
         # short: kernels' IPC socket paths inside it must stay under 108 bytes
         self.tmpdir = tmpdir or Path(tempfile.mkdtemp(prefix="stop-", dir="/tmp"))
+        _RUNS.append(self)
         env = dict(os.environ, TMPDIR=str(self.tmpdir), GRADER_STOP_TEST=self.marker, TF_CPP_MIN_LOG_LEVEL="3")
         self.proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", *map(str, args)], cwd=ROOT, env=env,
                                      start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,6 +77,21 @@ class Run:
             time.sleep(0.2)
         assert leftover_processes(self.marker, self.tmpdir) == []
         return time.monotonic() - start
+
+
+_RUNS = []
+
+
+@pytest.fixture(autouse=True)
+def _clean_up_runs():
+    """Whatever a failing test left: its grader's process group, and its TMPDIR."""
+    yield
+    while _RUNS:
+        run = _RUNS.pop()
+        if run.proc.poll() is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait()
+        shutil.rmtree(run.tmpdir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -111,7 +128,6 @@ def test_ctrl_c_and_sigterm_stop_a_batch_within_seconds(how, status, tmp_path, c
     assert len(list(out.glob("*/results.json"))) == graded  # what was written stays; nothing half-written
     assert not list(out.rglob(".*.tmp"))
     assert list(run.tmpdir.iterdir()) == []
-    run.tmpdir.rmdir()
 
 
 def test_a_batch_whose_parent_is_killed_leaves_nothing_and_the_next_run_cleans_up(tmp_path, class_folder):
@@ -126,7 +142,6 @@ def test_a_batch_whose_parent_is_killed_leaves_nothing_and_the_next_run_cleans_u
     again.proc.communicate(timeout=120)
     assert again.proc.returncode == 0
     assert list(run.tmpdir.iterdir()) == []
-    run.tmpdir.rmdir()
 
 
 def test_leftover_folders_of_dead_processes_are_removed_and_others_kept(tmp_path, monkeypatch):
@@ -170,4 +185,3 @@ def test_stopping_a_single_grade(how, tmp_path):
                                                    "run the same command again to grade it"), stderr
         assert "Traceback" not in stderr
     assert list(run.tmpdir.iterdir()) == []
-    run.tmpdir.rmdir()
