@@ -120,6 +120,9 @@ def bwrap_argv(view, limits):
             "--setenv", "JPY_PARENT_PID", "1"]
     if limits.network:
         argv.append("--share-net")
+    size = ["--size", str(limits.scratch)] if _bwrap_has_size() else []
+    # /tmp first: an interpreter or venv kept under /tmp (a clone there) is bound on top of it, not hidden by it
+    argv += [*size, "--tmpfs", "/tmp"]
     for path in view.read_only:
         if os.path.islink(path):  # merged /usr: /bin -> usr/bin
             argv += ["--symlink", os.readlink(path), path]
@@ -128,8 +131,7 @@ def bwrap_argv(view, limits):
     for path in view.masked:
         argv += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
     argv += ["--dev", "/dev", "--proc", "/proc"]
-    size = ["--size", str(limits.scratch)] if _bwrap_has_size() else []
-    argv += [*size, "--tmpfs", "/tmp", *size, "--tmpfs", view.scratch, "--bind", view.sockets, view.sockets]
+    argv += [*size, "--tmpfs", view.scratch, "--bind", view.sockets, view.sockets]
     return argv + ["--remount-ro", "/", "--chdir", view.scratch, "--"]
 
 

@@ -74,3 +74,10 @@ def test_every_level_is_described_and_the_weak_ones_warn():
     assert "warning: no isolation" in sandbox.isolation_info(Limits(isolation="none"))["warning"]
     assert "warning" in sandbox.isolation_info(Limits(isolation="namespaces"))
     assert "as user nobody" in sandbox.describe(Limits(isolation="none", run_as="nobody"))[0]
+
+
+def test_a_venv_under_tmp_is_bound_on_top_of_the_kernels_own_tmp():
+    """The kernel's empty /tmp is mounted before the read-only binds, so a clone kept under /tmp still runs."""
+    argv = sandbox.bwrap_argv(sandbox.View(("/usr", "/tmp/clone/.venv"), (), "/tmp/rg/work", "/tmp/rg/sockets"), Limits())
+    tmp = next(i for i, a in enumerate(argv) if a == "--tmpfs" and argv[i + 1] == "/tmp")
+    assert tmp < argv.index("/tmp/clone/.venv") < argv.index("/tmp/rg/work")
