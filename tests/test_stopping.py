@@ -47,8 +47,11 @@ class Run:
         self.tmpdir = tmpdir or Path(tempfile.mkdtemp(prefix="stop-", dir="/tmp"))
         _RUNS.append(self)
         env = dict(os.environ, TMPDIR=str(self.tmpdir), GRADER_STOP_TEST=self.marker, TF_CPP_MIN_LOG_LEVEL="3")
+        # As a terminal's foreground job: Ctrl-C's signal at its default, even where this test runs as a
+        # background job (`make test &`, some CI runners), which starts with SIGINT ignored.
         self.proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", *map(str, args)], cwd=ROOT, env=env,
-                                     start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def wait_for(self, condition, timeout=240):
         deadline = time.monotonic() + timeout
