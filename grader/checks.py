@@ -3,6 +3,8 @@
 Pure functions: (expected, submitted) measurements in, Check results out.
 """
 
+import re
+
 import numpy as np
 
 from grader.agreement import arrays_agree, fingerprints_agree, tolerance
@@ -233,12 +235,11 @@ def _measured_cases(expected, submitted):
 
 
 def build_errors(cases, definition_errors=()):
-    """The error messages behind a function's failed calls, for the Keras 2 hints; the student's
-    failed definitions count where a call failed on a name that is not defined."""
+    """The error messages behind a function's failed calls, for the Keras 2 hints; a failed definition
+    of the student's counts where a call failed on a name it should have defined."""
     errors = [sub.error for _, sub in cases if sub is not None and sub.error]
-    if any("NameError" in e for e in errors):
-        errors += list(definition_errors)
-    return errors
+    missing = {n for e in errors for n in re.findall(r"name '(\w+)' is not defined", e)}
+    return errors + [d for d in definition_errors if any(re.search(rf"\b{n}\b", d) for n in missing)]
 
 
 def judge_function(expected, submitted, points, definition_errors=()):

@@ -56,7 +56,7 @@ def skipped_notes(notebook):
 
 
 def definition_errors(notebook):
-    """'ename: evalue' of each of the student's definitions that raised (an import Keras 3 lacks, say).
+    """'ename: evalue (in: source)' of each of the student's definitions that raised (an import Keras 3 lacks, say).
 
     Kernel output, so untrusted: only short, plain text is kept, and it is only matched, never run.
     """
@@ -66,7 +66,8 @@ def definition_errors(notebook):
             continue
         for out in cell.get("outputs", ()):
             if out.get("output_type") == "error":
-                errors.append(f"{str(out.get('ename', ''))[:100]}: {str(out.get('evalue', ''))[:500]}")
+                errors.append(f"{str(out.get('ename', ''))[:100]}: {str(out.get('evalue', ''))[:500]} "
+                              f"(in: {' '.join(str(cell.source).split())[:300]})")
     return tuple(errors[:20])
 
 
