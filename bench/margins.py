@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import corpus  # noqa: E402
+from grader.native_logs import filtered_stderr  # noqa: E402
+
+with filtered_stderr():  # this process imports TensorFlow (through the corpus): drop its C++ start-up lines
+    import corpus  # noqa: E402
 from grader import expected, probe  # noqa: E402
 from grader.agreement import largest_deviation  # noqa: E402
 from grader.matching import match_layers, reference_tables  # noqa: E402
@@ -84,4 +87,6 @@ def print_table(rows, out=sys.stdout):
 
 
 if __name__ == "__main__":
-    print_table(table())
+    with filtered_stderr():  # TensorFlow logs again when it first runs a model
+        rows = table()
+    print_table(rows)
