@@ -3,16 +3,14 @@
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import pytest
 
+import browser
 import class_batch
 from grader import class_files, class_html, class_report
-
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +62,10 @@ def test_sections_in_order_problems_first(page):
     assert "<svg" in text and text.count("<rect") == len(fig["scores"]["histogram"])
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run `make browser` (scripts/install-chromium.sh)")
+@pytest.mark.skipif(browser.CHROMIUM is None, reason=browser.MISSING)
 def test_page_renders_in_headless_chromium(page, tmp_path):
     out, fig, html_path = page
-    png = tmp_path / "class.png"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400"]
-    subprocess.run(flags + [f"--screenshot={png}", html_path.as_uri()], check=True, capture_output=True, timeout=120)
-    dom = subprocess.run(flags + ["--dump-dom", html_path.as_uri()], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+    png, dom = browser.render(html_path, tmp_path, height=2400)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     # The histogram was drawn: the screenshot holds the bars' colours (full marks green, the rest blue).
     from PIL import Image

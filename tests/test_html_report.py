@@ -2,10 +2,10 @@
 
 import re
 import shutil
-import subprocess
 
 import pytest
 
+import browser
 import corpus
 from grader import html_report
 from grader.judge import judge
@@ -14,7 +14,6 @@ from grader.results import LAYER_COLUMNS
 from test_corpus import measure_variant
 
 MISTAKE = {v.id: v for v in corpus.MISTAKES}
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +55,11 @@ def test_layer_tables_mark_only_the_cells_that_differ(result):
     assert next(t for t in result.tables if t.function == "identity_block").differences >= 1
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run `make browser` (scripts/install-chromium.sh)")
+@pytest.mark.skipif(browser.CHROMIUM is None, reason=browser.MISSING)
 def test_page_renders_in_headless_chromium(result, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(html_report.render(result))
-    png = tmp_path / "report.png"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000"]
-    subprocess.run(flags + [f"--screenshot={png}", page.as_uri()], check=True, capture_output=True, timeout=120)
-    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+    png, dom = browser.render(page, tmp_path, height=2000)
     assert png.is_file() and png.stat().st_size > 20_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = re.sub(r"<[^>]+>", " ", dom)
