@@ -5,6 +5,7 @@ owns the exit status: 0 whenever every results.json was written.
 """
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -113,24 +114,38 @@ def resolved_limits(args, submissions):
 
 
 class _Stopped:
-    """While grading: SIGTERM stops the grader as Ctrl-C does (KeyboardInterrupt); `signum` says which came."""
+    """While grading: SIGTERM stops the grader as Ctrl-C does (KeyboardInterrupt); `signum` says which came.
+
+    `requested` stays set after the KeyboardInterrupt, because library code between here and the
+    kernel (an event loop, a socket poll) may swallow it: the grader checks it again before it
+    starts a kernel or writes a result, so a stopped grade never goes on to the end.
+    """
 
     signum = signal.SIGINT
+    requested = 0
 
     def __enter__(self):
-        self.previous = None
-        _Stopped.signum = signal.SIGINT
+        self.previous = {}
+        _Stopped.signum, _Stopped.requested = signal.SIGINT, 0
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
+                    self.previous[signum] = signal.signal(signum, self._raise)
         return self
 
     def _raise(self, signum, frame):
-        _Stopped.signum = signum
+        _Stopped.signum = _Stopped.requested = signum
         raise KeyboardInterrupt
 
+    @staticmethod
+    def check():
+        """Raise KeyboardInterrupt if a stop was asked for (and perhaps swallowed)."""
+        if _Stopped.requested:
+            raise KeyboardInterrupt
+
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def hardened_problems(args):
@@ -173,6 +188,8 @@ def _grade(args):
         try:
             return _grade_one(args, submissions[0], shown, limits)
         except KeyboardInterrupt:
+            # the interrupted cell's task ends with the kernel it ran on: not an error worth a traceback
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
             kill_all()
             print(f"stopped ({signal.Signals(_Stopped.signum).name}): {submissions[0]} was not graded; "
                   "run the same command again to grade it", file=sys.stderr)
@@ -187,9 +204,13 @@ def _grade_one(args, submission, shown, limits):
     from grader.batch import write_atomic
     from grader.grade import failed_result, grade_notebook
 
+    def next_kernel():
+        _Stopped.check()
+        return kernels.pop() if kernels else Kernel(limits)
+
     try:
         expected = expected_outputs.load_all(args.expected)
-        result = grade_notebook(submission, expected, limits, lambda: kernels.pop() if kernels else Kernel(limits))
+        result = grade_notebook(submission, expected, limits, next_kernel)
     except GraderError as exc:
         result = failed_result(submission.name, f"the grader is not set up: {exc}")
     except Exception as exc:  # a grader bug must still leave a results.json that says so
@@ -197,6 +218,7 @@ def _grade_one(args, submission, shown, limits):
     finally:
         for k in kernels:
             k.close()
+    _Stopped.check()
     isolation = sandbox.isolation_info(limits)
     write_atomic(args.out / "results.json", report.results_json(report.gradescope(result, shown, isolation)))
     write_atomic(args.out / "report.html", html_report.render(result))
