@@ -22,33 +22,19 @@ from grader.native_logs import filtered_stderr  # noqa: E402
 
 with filtered_stderr():  # this process imports TensorFlow (through the corpus): drop its C++ start-up lines
     import corpus  # noqa: E402
-from grader import expected, probe  # noqa: E402
+from grader import expected  # noqa: E402
 from grader.agreement import largest_deviation  # noqa: E402
-from grader.matching import match_layers, reference_tables  # noqa: E402
-from grader.measurement import MODES, from_wire  # noqa: E402
-from grader.spec import CASES, FUNCTIONS, RTOL  # noqa: E402
-from notebooks import solution_sources  # noqa: E402
-
-SOLUTION = corpus.Variant("solution", "", ())
+from grader.matching import match_layers  # noqa: E402
+from grader.measurement import MODES  # noqa: E402
+from grader.spec import FUNCTIONS, RTOL  # noqa: E402
 
 
-def measure(function, source, reference):
-    import solution
-
-    namespace = {}
-    exec(compile(source, function, "exec"), namespace)
-    blocks = ({"identity_block": solution.identity_block, "convolutional_block": solution.convolutional_block}
-              if function == "ResNet50" else None)
-    m = probe.measure_function(function, namespace[function], list(CASES[function]), blocks, reference_tables(reference))
-    return from_wire(probe.encode(m), function)
-
-
-def deviations(function, source, reference):
+def deviations(variant, reference):
     """{mode: the largest deviation over the function's cases}, or None when a case did not build."""
-    got = measure(function, source, reference)
+    got = corpus.measure(variant, reference)
     by_case = {c.case: c for c in got.cases}
     out = {mode: 0.0 for mode in MODES}
-    for ref in reference.cases:
+    for ref in reference[variant.function].cases:
         sub = by_case.get(ref.case)
         if sub is None or sub.error:
             return None
@@ -63,13 +49,12 @@ def table():
     reference = expected.load_all()
     rows = []
     for function in FUNCTIONS:
-        correct = [("solution", solution_sources()[function])]
-        correct += [(v.id, v.source()) for v in corpus.EQUIVALENTS if v.function == function]
-        caught = [(v.id, v.source()) for v in corpus.MISTAKES
+        correct = [corpus.Variant("solution", function, ())]  # no edits: the solution itself
+        correct += [v for v in corpus.EQUIVALENTS if v.function == function]
+        caught = [v for v in corpus.MISTAKES
                   if v.function == function and "activations" in v.loses and "shapes" not in v.loses]
-        good = [(vid, deviations(function, src, reference[function])) for vid, src in correct]
-        bad = [(vid, d) for vid, d in ((vid, deviations(function, src, reference[function])) for vid, src in caught)
-               if d is not None]
+        good = [(v.id, deviations(v, reference)) for v in correct]
+        bad = [(vid, d) for vid, d in ((v.id, deviations(v, reference)) for v in caught) if d is not None]
         for mode in MODES:
             worst = max(good, key=lambda g: g[1][mode])
             least = min(bad, key=lambda b: b[1][mode]) if bad else ("none", {mode: float("nan")})
