@@ -102,7 +102,7 @@ def resolved_limits(args, submissions):
 
     leftovers.remove_stale()  # the folders of a grader run that was killed
     wanted = limits_from(args, submissions)
-    limits = sandbox.resolve(wanted)
+    limits = sandbox.resolve(wanted)  # raises leftovers.NoRoom where no kernel can have a folder
     if limits is None:
         who = f"; can user {wanted.run_as} read this interpreter and its packages?" if wanted.run_as else ""
         print(f"error: no kernel can be started with --isolation {wanted.isolation} here{who}", file=sys.stderr)
@@ -179,7 +179,13 @@ def _grade(args):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     submissions = expand(args.submissions)
-    limits = resolved_limits(args, submissions)
+    from grader.leftovers import NoRoom
+    try:
+        limits = resolved_limits(args, submissions)
+    except NoRoom as exc:  # nothing can be graded here: each submission's result says why
+        print(f"error: {exc}", file=sys.stderr)
+        _record_failures(args, submissions, str(exc))
+        return 0
     if limits is None:
         return 2
     with _Stopped():
@@ -196,9 +202,28 @@ def _grade(args):
             return 128 + _Stopped.signum
 
 
+def _record_failures(args, submissions, why):
+    """Grading cannot start at all: every submission still gets its results.json and report, saying why."""
+    from grader import html_report, report
+    from grader.batch import plan, write_atomic
+    from grader.grade import failed_result
+
+    batch = len(submissions) > 1 or any(p.is_dir() for p in args.submissions)
+    for job in plan(submissions, args.out) if batch else ():
+        result = failed_result(job.path.name, why)
+        write_atomic(job.out / "results.json", report.results_json(report.gradescope(result)))
+        write_atomic(job.out / "report.html", html_report.render(result))
+    if not batch and submissions:
+        result = failed_result(submissions[0].name, why)
+        write_atomic(args.out / "results.json", report.results_json(report.gradescope(result)))
+        write_atomic(args.out / "report.html", html_report.render(result))
+
+
 def _grade_one(args, submission, shown, limits):
-    kernel = Kernel(limits)  # starts now, so it warms up while the rest of the grader loads
-    kernels = [kernel]
+    try:
+        kernels = [Kernel(limits)]  # starts now, so it warms up while the rest of the grader loads
+    except Exception:  # it fails again inside grading, which turns the reason into the result
+        kernels = []
     from grader import expected as expected_outputs
     from grader import html_report, report
     from grader.batch import write_atomic

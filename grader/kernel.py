@@ -96,7 +96,7 @@ class Kernel:
         if resolved is None:
             raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
         self.limits = limits = resolved
-        self.tmp = leftovers.new_folder()
+        self.tmp = leftovers.new_folder(for_other_user=bool(limits.run_as))  # short enough for its sockets
         self.pid = None
         Kernel.live.add(self)
         self.workdir = self.tmp / "work"

@@ -181,8 +181,16 @@ def kernel_argv(limits, view=None):
 
 
 def can_start(limits):
-    """Whether a kernel's own command line under `limits` starts this interpreter and finds ipykernel."""
-    tmp = leftovers.new_folder()
+    """Whether a kernel's own command line under `limits` starts this interpreter and finds ipykernel.
+
+    Raises leftovers.NoRoom where no kernel can have a folder at all, whatever the isolation.
+    """
+    try:
+        tmp = leftovers.new_folder(for_other_user=bool(limits.run_as))
+    except leftovers.NoRoom:
+        if limits.run_as:  # no folder its user can reach: a way without another user may still do
+            return False
+        raise
     try:
         scratch, sockets = tmp / "work", tmp / "sockets"
         scratch.mkdir()
@@ -221,9 +229,13 @@ def candidates(limits):
 
 @functools.lru_cache(maxsize=None)
 def resolve(limits):
-    """`limits` with `isolation` and `run_as` fixed to the strongest way that works here, or None."""
+    """`limits` with `isolation` and `run_as` fixed to the strongest way that works here, or None.
+
+    Raises leftovers.NoRoom where no kernel can have a folder for its sockets (see leftovers).
+    """
     if limits.isolation not in ("auto", *LEVELS):
         raise ValueError(f"isolation must be 'auto' or one of {LEVELS}, got {limits.isolation!r}")
+    leftovers.check_room()  # raises NoRoom, with the reason, where no kernel can have a folder
     for option in candidates(limits):
         if (option.isolation == "none" and not option.run_as) or can_start(option):
             return option

@@ -43,8 +43,10 @@ class Run:
 
     def __init__(self, tmp_path, *args, tmpdir=None):
         self.marker = uuid.uuid4().hex
-        # short: kernels' IPC socket paths inside it must stay under 108 bytes
+        # Short and open to other users, so that the kernels' folders go into it (grader.leftovers: their
+        # IPC socket paths must fit in 107 bytes, and as root the kernel runs as nobody): what is left is seen.
         self.tmpdir = tmpdir or Path(tempfile.mkdtemp(prefix="stop-", dir="/tmp"))
+        self.tmpdir.chmod(0o755)
         _RUNS.append(self)
         env = dict(os.environ, TMPDIR=str(self.tmpdir), GRADER_STOP_TEST=self.marker, TF_CPP_MIN_LOG_LEVEL="3")
         # As a terminal's foreground job: Ctrl-C's signal at its default, even where this test runs as a
@@ -147,19 +149,27 @@ def test_a_batch_whose_parent_is_killed_leaves_nothing_and_the_next_run_cleans_u
     assert list(run.tmpdir.iterdir()) == []
 
 
-def test_leftover_folders_of_dead_processes_are_removed_and_others_kept(tmp_path, monkeypatch):
+@pytest.fixture
+def short_tmp():
+    """A fresh folder directly in /tmp: short enough that grader folders go into it (grader.leftovers)."""
+    folder = Path(tempfile.mkdtemp(prefix="stale-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_leftover_folders_of_dead_processes_are_removed_and_others_kept(short_tmp, monkeypatch):
     from grader import leftovers
 
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", str(short_tmp))
     mine = leftovers.new_folder()
     dead = subprocess.run([sys.executable, "-c", "from grader import leftovers; print(leftovers.new_folder())"],
-                          cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)), capture_output=True, text=True)
+                          cwd=ROOT, env=dict(os.environ, TMPDIR=str(short_tmp)), capture_output=True, text=True)
     dead_folder = Path(dead.stdout.strip())
-    assert dead_folder.is_dir() and dead_folder.parent == tmp_path
-    other = tmp_path / "resnet-grader-notes"  # not named by a process: never touched
+    assert dead_folder.is_dir() and dead_folder.parent == short_tmp
+    other = short_tmp / "resnet-grader-notes"  # not named by a process: never touched
     other.mkdir()
-    assert leftovers.remove_stale() == 1
-    assert sorted(tmp_path.iterdir()) == sorted([mine, other])
+    assert leftovers.remove_stale(short_tmp) == 1
+    assert sorted(short_tmp.iterdir()) == sorted([mine, other])
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
