@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 
-from grader.agreement import arrays_agree, fingerprints_agree, tolerance
+from grader.agreement import arrays_agree, fingerprints_agree, layer_outputs_agree, tolerance
 from grader.diagnosis import diagnose, letter_l_note
-from grader.matching import NAMED_KINDS, describe, match_layers
+from grader.matching import NAMED_KINDS, describe, fmt, kind_label, match_layers
 from grader.measurement import MODES
 from grader.results import CaseOutcome, Check, LayerRow, LayerTable
 from grader.spec import ASPECTS
@@ -17,14 +17,8 @@ from grader.spec import ASPECTS
 MAX_MESSAGES = 6
 
 
-def _fmt(value):
-    if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(_fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def _shape_text(shape):
-    return _fmt(tuple(shape))
+    return fmt(tuple(shape))
 
 
 def config_differences(ref, sub):
@@ -33,7 +27,7 @@ def config_differences(ref, sub):
     for key, want in ref.config.items():
         got = sub.config.get(key)
         if got != want:
-            out.append(f"expected {key} {_fmt(want)}, found {_fmt(got)}")
+            out.append(f"expected {key} {fmt(want)}, found {fmt(got)}")
     return out
 
 
@@ -49,11 +43,6 @@ def _article(word):
     return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
-def _kind_label(kind):
-    return {"conv2d": "Conv2D", "batchnorm": "BatchNormalization", "dense": "Dense",
-            "avgpool": "AveragePooling2D"}.get(kind, kind)
-
-
 # ----------------------------------------------------------------------------- names
 
 
@@ -65,19 +54,19 @@ def check_names(ref, sub, pairs):
             continue
         s = subs[pairs[r.index]] if r.index in pairs else None
         if s is None:
-            label = _kind_label(r.kind)
+            label = kind_label(r.kind)
             why = " (the model failed before building it)" if sub.error else ""
             msgs.append(f"{r.name}: expected {_article(label)} {label} layer named '{r.name}', found none{why}")
         elif s.name != r.name:
-            msgs.append(f"{r.name}: expected the {_kind_label(r.kind)} layer here to be named '{r.name}', "
+            msgs.append(f"{r.name}: expected the {kind_label(r.kind)} layer here to be named '{r.name}', "
                         f"found '{s.name}'{letter_l_note(r.name, s.name)}")
         elif s.kind != r.kind:
-            label = _kind_label(r.kind)
+            label = kind_label(r.kind)
             msgs.append(f"{r.name}: expected {_article(label)} {label} layer, found {s.class_name}")
     matched = set(pairs.values())
     for s in subs:
         if s.kind in NAMED_KINDS and s.index not in matched:
-            msgs.append(f"{s.name}: unexpected {_kind_label(s.kind)} layer (the reference has no such layer)")
+            msgs.append(f"{s.name}: unexpected {kind_label(s.kind)} layer (the reference has no such layer)")
     return msgs
 
 
@@ -291,22 +280,14 @@ def recognised_mistakes(expected, submitted, definition_errors=()):
 
 def _cells(layer, layers):
     name = layer.name if layer.kind in NAMED_KINDS or layer.kind == "input" else describe(layer, layers)
-    settings = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(layer.config.items()))
+    settings = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(layer.config.items()))
     return (name, layer.class_name, _shape_text(layer.output_shape), f"{layer.params:,}", settings)
 
 
 def _activation_cell(ref, sub, r, s):
     """'matches' or 'differs' for a layer's outputs, over both modes; '' when not measured."""
-    if not ref.activations or not sub.activations or sub.error:
-        return ""
-    verdicts = []
-    for mode in MODES:
-        want = ref.activations[mode].layers.get(r.index)
-        got = sub.activations[mode].layers.get(s.index)
-        if want is None:
-            return ""
-        verdicts.append(got is not None and not _diverges(want, got))
-    return "matches" if all(verdicts) else "differs"
+    agree = layer_outputs_agree(ref, sub, r, s)
+    return "" if agree is None else "matches" if agree else "differs"
 
 
 def layer_table(ref, sub, pairs, function=""):

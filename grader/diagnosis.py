@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from grader.agreement import layer_outputs_agree
+from grader.matching import fmt
 from grader.results import Hint
 from grader.spec import ASPECTS, CASES
 
@@ -51,12 +52,6 @@ def letter_l_note(expected, found):
     if expected.endswith("1") and found == expected[:-1] + "l":
         return f" ({LETTER_L})"
     return ""
-
-
-def _fmt(value):
-    if isinstance(value, tuple):
-        return str(value[0]) if len(value) == 1 else "(" + ", ".join(str(v) for v in value) + ")"
-    return str(value)
 
 
 def _children(layers):
@@ -127,8 +122,8 @@ def shortcut_stride(case):
         if s is None or s_first is None:
             continue
         if s.config.get("strides") != r.config.get("strides") and s_first.config.get("strides") == first.config.get("strides"):
-            return _hint("shortcut_stride", f"{r.name}: the shortcut's convolution uses stride {_fmt(s.config.get('strides'))} "
-                         f"while the main path's first convolution uses {_fmt(s_first.config.get('strides'))}, so the two "
+            return _hint("shortcut_stride", f"{r.name}: the shortcut's convolution uses stride {fmt(s.config.get('strides'))} "
+                         f"while the main path's first convolution uses {fmt(s_first.config.get('strides'))}, so the two "
                          "paths reach the Add with different heights and widths. Both follow the block's argument s.",
                          ("shapes", "activations"))
     return None
@@ -161,7 +156,7 @@ def stride_on_middle_conv(case):
         if (s_first.config.get("strides") == middle.config.get("strides")
                 and s_middle.config.get("strides") == first.config.get("strides")):
             return _hint("stride_on_middle_conv", f"res{block}_branch2b: the stride s is on the f x f convolution, "
-                         f"and res{block}_branch2a strides by {_fmt(s_first.config.get('strides'))}. The assignment "
+                         f"and res{block}_branch2a strides by {fmt(s_first.config.get('strides'))}. The assignment "
                          "puts s on the main path's first 1x1 convolution, as the original ResNet does (moving it to "
                          "the f x f convolution is the later 'ResNet v1.5' variant, as in torchvision).",
                          ("shapes", "activations"))
@@ -183,7 +178,7 @@ def bn_axis(case):
     r, found = _first_setting_difference(case, "batchnorm", "axis")
     if r is None:
         return None
-    return _hint("bn_axis", f"{r.name} normalises over axis {_fmt(found)}. In a tensor of shape "
+    return _hint("bn_axis", f"{r.name} normalises over axis {fmt(found)}. In a tensor of shape "
                  "(batch, height, width, channels), BatchNormalization should normalise each channel: "
                  "its axis is the channels axis.", ("params", "activations"))
 
@@ -287,8 +282,8 @@ def hard_coded(cases):
             c, _, want, got = fixed[0]
             names = " and ".join(row[1].name for row in fixed[:3])
             what = {"f": "kernel size", "s": "stride", "classes": "number of units"}[arg]
-            hints.append(_hint(f"hard_coded_{arg}", f"{names}: the {what} stays {_fmt(got)} whatever {arg} is "
-                               f"(with {c.id}, {_fmt(want)} was expected). Use the argument {arg}: "
+            hints.append(_hint(f"hard_coded_{arg}", f"{names}: the {what} stays {fmt(got)} whatever {arg} is "
+                               f"(with {c.id}, {fmt(want)} was expected). Use the argument {arg}: "
                                f"the grader calls the function with other values of {arg} than the notebook does."))
         if wrong_default:
             c, r, _, _ = wrong_default[0]

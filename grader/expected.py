@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from grader import probe
+from grader.agreement import deviation
 from grader.errors import ExpectedOutputsError, InvalidMeasurement
 from grader.measurement import from_wire
 from grader.spec import CASES, FUNCTIONS
@@ -115,7 +116,8 @@ def _arrays(path):
 def differences(function, directory, other):
     """Why the expected outputs of `function` in two folders are not the same reference; [] when they are.
 
-    The tables must be identical, the arrays equal within FRESH_RTOL of each array's largest value.
+    The tables must be identical, the arrays within FRESH_RTOL by the grader's own measure
+    (grader.agreement.deviation, relative to each array's largest value).
     """
     directory, other = Path(directory), Path(other)
     try:
@@ -128,9 +130,7 @@ def differences(function, directory, other):
         return [f"{function}.h5: other arrays"]
     out = []
     for name in sorted(mine):
-        a, b = mine[name].astype("float64"), theirs[name].astype("float64")
-        scale = max(float(np.max(np.abs(a), initial=0.0)), 1e-2)
-        if a.shape != b.shape or float(np.max(np.abs(a - b), initial=0.0)) > FRESH_RTOL * scale:
+        if deviation(mine[name], theirs[name].astype("float64")) > FRESH_RTOL:
             out.append(f"{function}.h5: {name} differs")
     return out
 

@@ -7,10 +7,24 @@ judge) run. So a misnamed layer still finds its partner and costs only the
 `names` aspect, and auto-generated names such as `activation_7` never matter.
 """
 
-from grader.probe import pair_layers
+from grader.probe import KINDS, pair_layers
 
 # The kinds of layer whose names the assignment prescribes.
 NAMED_KINDS = frozenset({"conv2d", "batchnorm", "dense", "avgpool"})
+# Kind -> the Keras class a student would write: the probe's table read backwards, first class first.
+LABELS = {kind: cls for cls, kind in reversed(KINDS.items())}
+
+
+def kind_label(kind, default=None):
+    """'Conv2D' for 'conv2d': how feedback names a kind of layer (`default`, else the kind, when unknown)."""
+    return LABELS.get(kind, kind if default is None else default)
+
+
+def fmt(value):
+    """A setting as feedback shows it: tuples as Python writes them ('(2,)', '(1, 1)'), strings quoted."""
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def record(layer):
@@ -40,8 +54,7 @@ def describe(layer, layers, depth=0):
     """A name a student can find: the prescribed name, or the layer's kind and what feeds it."""
     if layer.kind in NAMED_KINDS or layer.kind == "input":
         return layer.name if layer.kind != "input" else "the input"
-    label = {"relu": "ReLU", "add": "Add", "zeropad": "ZeroPadding2D", "maxpool": "MaxPooling2D",
-             "flatten": "Flatten"}.get(layer.kind, layer.class_name)
+    label = kind_label(layer.kind, layer.class_name)
     if depth >= 1 or not layer.parents:
         return label
     feeds = " + ".join(describe(layers[p], layers, depth + 1) for p in layer.parents)

@@ -26,6 +26,22 @@ _RELU_OPS = {"relu", "relu6"}
 # ----------------------------------------------------------------------------- layer table
 
 
+# Layer class -> kind; the first class of each kind is its label in feedback (grader.matching.kind_label).
+KINDS = {
+    "Conv2D": "conv2d",
+    "BatchNormalization": "batchnorm",
+    "ReLU": "relu",
+    "Relu": "relu",
+    "Add": "add",
+    "ZeroPadding2D": "zeropad",
+    "MaxPooling2D": "maxpool",
+    "AveragePooling2D": "avgpool",
+    "Flatten": "flatten",
+    "Dense": "dense",
+    "InputLayer": "input",
+}
+
+
 def _kind(op):
     """A name for what a graph operation computes, so equivalent spellings agree.
 
@@ -40,19 +56,7 @@ def _kind(op):
         cfg = op.get_config()
         plain = not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold")
         return "relu" if plain else "relu:clipped"
-    table = {
-        "Conv2D": "conv2d",
-        "BatchNormalization": "batchnorm",
-        "Add": "add",
-        "ZeroPadding2D": "zeropad",
-        "MaxPooling2D": "maxpool",
-        "AveragePooling2D": "avgpool",
-        "Flatten": "flatten",
-        "Dense": "dense",
-        "InputLayer": "input",
-        "Relu": "relu",
-    }
-    return table.get(cls, cls.lower())
+    return KINDS.get(cls, cls.lower())
 
 
 def _ints(value):
