@@ -188,7 +188,7 @@ def gradebook_csv(rows):
     w.writerow(columns)
     for row in rows:
         by = {t["name"]: t["score"] for t in row["tests"]}
-        error = row["output"].split("Grading failed: ", 1)[1].splitlines()[0] if "Grading failed: " in row["output"] else ""
+        error = (row.get("extra_data") or {}).get("error", "")
         w.writerow([row["submission"], row["score"], sum(t["max_score"] for t in row["tests"])]
                    + [by.get(c, "") for c in columns[3:-1]] + [error])
     return buf.getvalue()

@@ -11,24 +11,30 @@ from grader.agreement import arrays_agree, fingerprints_agree, layer_outputs_agr
 from grader.diagnosis import diagnose, letter_l_note
 from grader.matching import NAMED_KINDS, describe, fmt, kind_label, match_layers
 from grader.measurement import MODES
-from grader.results import CaseOutcome, Check, LayerRow, LayerTable
+from grader.results import MEMORY_ERRORS, CaseOutcome, Check, Finding, LayerRow, LayerTable
 from grader.spec import ASPECTS
 
 MAX_MESSAGES = 6
+MAX_FINDINGS = 64  # per case and aspect, as data for the class report (results.json stays small)
 
 
 def _shape_text(shape):
     return fmt(tuple(shape))
 
 
+def _setting_differences(ref, sub):
+    """[(key, expected value, found value)] for each hyperparameter that differs."""
+    return [(key, want, sub.config.get(key)) for key, want in ref.config.items() if sub.config.get(key) != want]
+
+
 def config_differences(ref, sub):
     """'expected strides (1, 1), found (2, 2)' for each hyperparameter that differs."""
-    out = []
-    for key, want in ref.config.items():
-        got = sub.config.get(key)
-        if got != want:
-            out.append(f"expected {key} {fmt(want)}, found {fmt(got)}")
-    return out
+    return [f"expected {key} {fmt(want)}, found {fmt(got)}" for key, want, got in _setting_differences(ref, sub)]
+
+
+def _settings_detail(ref, sub):
+    """The differing settings as the class report groups them: 'strides (1, 1) for (2, 2)'."""
+    return "; ".join(f"{key} {fmt(got)} for {fmt(want)}" for key, want, got in _setting_differences(ref, sub))
 
 
 def _capped(messages):
@@ -43,49 +49,65 @@ def _article(word):
     return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
+def _texts(findings):
+    return [f.text for f in findings]
+
+
 # ----------------------------------------------------------------------------- names
 
 
-def check_names(ref, sub, pairs):
-    msgs = []
+def names_findings(ref, sub, pairs):
+    out = []
     subs = sub.layers
     for r in ref.layers:
         if r.kind not in NAMED_KINDS:
             continue
         s = subs[pairs[r.index]] if r.index in pairs else None
+        label = kind_label(r.kind)
         if s is None:
-            label = kind_label(r.kind)
             why = " (the model failed before building it)" if sub.error else ""
-            msgs.append(f"{r.name}: expected {_article(label)} {label} layer named '{r.name}', found none{why}")
+            out.append(Finding(f"{r.name}: expected {_article(label)} {label} layer named '{r.name}', found none{why}",
+                               "missing", r.name, label))
         elif s.name != r.name:
-            msgs.append(f"{r.name}: expected the {kind_label(r.kind)} layer here to be named '{r.name}', "
-                        f"found '{s.name}'{letter_l_note(r.name, s.name)}")
+            out.append(Finding(f"{r.name}: expected the {label} layer here to be named '{r.name}', "
+                               f"found '{s.name}'{letter_l_note(r.name, s.name)}", "name", r.name, r.name, s.name))
         elif s.kind != r.kind:
-            label = kind_label(r.kind)
-            msgs.append(f"{r.name}: expected {_article(label)} {label} layer, found {s.class_name}")
+            out.append(Finding(f"{r.name}: expected {_article(label)} {label} layer, found {s.class_name}",
+                               "kind", r.name, label, s.class_name))
     matched = set(pairs.values())
     for s in subs:
         if s.kind in NAMED_KINDS and s.index not in matched:
-            msgs.append(f"{s.name}: unexpected {kind_label(s.kind)} layer (the reference has no such layer)")
-    return msgs
+            out.append(Finding(f"{s.name}: unexpected {kind_label(s.kind)} layer (the reference has no such layer)",
+                               "unexpected", s.name, "", kind_label(s.kind)))
+    return out
+
+
+def check_names(ref, sub, pairs):
+    return _texts(names_findings(ref, sub, pairs))
 
 
 # ----------------------------------------------------------------------------- shapes
 
 
-def check_shapes(ref, sub, pairs):
+def _error_finding(text, error):
+    return Finding(text, "error", "", "", error)
+
+
+def shapes_findings(ref, sub, pairs):
     """Output shapes of matched layers, and of the named layers that are missing (a block that
     returns its input unchanged has the right output shape, but none of the layers). Only the first
     layer of each chain of differences is reported: the layers after it differ because of it."""
-    msgs = []
+    out = []
     missing = [r.name for r in ref.layers if r.kind in NAMED_KINDS and r.index not in pairs]
     if missing and not sub.error:
-        msgs.append(f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}: expected "
-                    f"{len(missing)} more layer(s) with output shapes, found none")
+        out.append(Finding(f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}: expected "
+                           f"{len(missing)} more layer(s) with output shapes, found none",
+                           "layers_missing", missing[0], f"{len(missing)} more layer(s)"))
     if sub.error:
-        msgs.append(f"the model could not be built: {sub.error}")
+        out.append(_error_finding(f"the model could not be built: {sub.error}", sub.error))
     elif tuple(sub.output_shape) != tuple(ref.output_shape):
-        msgs.append(f"output: expected shape {_shape_text(ref.output_shape)}, found {_shape_text(sub.output_shape)}")
+        want, got = _shape_text(ref.output_shape), _shape_text(sub.output_shape)
+        out.append(Finding(f"output: expected shape {want}, found {got}", "output_shape", "output", want, got))
     wrong, consequences = set(), 0
     for r in ref.layers:
         if r.kind == "input" or r.index not in pairs:
@@ -97,11 +119,17 @@ def check_shapes(ref, sub, pairs):
         if any(p in wrong for p in r.parents):
             consequences += 1
             continue
-        detail = [f"expected output shape {_shape_text(r.output_shape)}, found {_shape_text(s.output_shape)}"]
-        msgs.append(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)))
+        want, got = _shape_text(r.output_shape), _shape_text(s.output_shape)
+        detail = [f"expected output shape {want}, found {got}"]
+        out.append(Finding(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)),
+                           "shape", describe(r, ref.layers), want, got, _settings_detail(r, s)))
     if consequences:
-        msgs.append(f"{consequences} later layer(s) have other shapes as a consequence")
-    return msgs
+        out.append(Finding(f"{consequences} later layer(s) have other shapes as a consequence", "consequence"))
+    return out
+
+
+def check_shapes(ref, sub, pairs):
+    return _texts(shapes_findings(ref, sub, pairs))
 
 
 # ----------------------------------------------------------------------------- params
@@ -111,24 +139,32 @@ def _count_text(trainable, frozen):
     return f"{trainable + frozen:,} parameters ({frozen:,} non-trainable)"
 
 
-def check_params(ref, sub, pairs):
-    msgs = []
+def params_findings(ref, sub, pairs):
+    out = []
     if not sub.error and (sub.trainable_params, sub.non_trainable_params) != (ref.trainable_params, ref.non_trainable_params):
-        msgs.append(f"model: expected {_count_text(ref.trainable_params, ref.non_trainable_params)}, "
-                    f"found {_count_text(sub.trainable_params, sub.non_trainable_params)}")
+        want = _count_text(ref.trainable_params, ref.non_trainable_params)
+        got = _count_text(sub.trainable_params, sub.non_trainable_params)
+        out.append(Finding(f"model: expected {want}, found {got}", "total_params", "model", want, got))
     for r in ref.layers:
         if r.params == 0 and r.index in pairs and sub.layers[pairs[r.index]].params == 0:
             continue
+        want = _count_text(r.trainable_params, r.non_trainable_params)
         if r.index not in pairs:
             if r.params:
-                msgs.append(f"{describe(r, ref.layers)}: expected {_count_text(r.trainable_params, r.non_trainable_params)}, found no such layer")
+                out.append(Finding(f"{describe(r, ref.layers)}: expected {want}, found no such layer",
+                                   "missing", describe(r, ref.layers), want))
             continue
         s = sub.layers[pairs[r.index]]
         if (s.trainable_params, s.non_trainable_params) != (r.trainable_params, r.non_trainable_params):
-            detail = [f"expected {_count_text(r.trainable_params, r.non_trainable_params)}, "
-                      f"found {_count_text(s.trainable_params, s.non_trainable_params)}"]
-            msgs.append(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)))
-    return msgs
+            got = _count_text(s.trainable_params, s.non_trainable_params)
+            detail = [f"expected {want}, found {got}"]
+            out.append(Finding(f"{describe(r, ref.layers)}: " + "; ".join(detail + config_differences(r, s)),
+                               "params", describe(r, ref.layers), want, got, _settings_detail(r, s)))
+    return out
+
+
+def check_params(ref, sub, pairs):
+    return _texts(params_findings(ref, sub, pairs))
 
 
 # ----------------------------------------------------------------------------- activations
@@ -166,40 +202,52 @@ def locate_difference(ref, sub, pairs, want, got):
     return None
 
 
-def first_difference(ref, sub, pairs, want, got):
-    """`locate_difference` as text for the student; '' when every paired layer agrees."""
+def _first_difference(ref, sub, pairs, want, got):
+    """`locate_difference` as (text for the student, layer, detail for the class report); None when every
+    paired layer agrees."""
     found = locate_difference(ref, sub, pairs, want, got)
     if found is None:
-        return ""
+        return None
     r, extra, absent = found
+    layer = _label(r, ref.layers)
     if extra:
         what = ", ".join(describe(x, sub.layers) for x in extra)
-        return f"first difference: {what}, which the reference does not have, feeds {_label(r, ref.layers)}"
+        return (f"first difference: {what}, which the reference does not have, feeds {layer}", layer,
+                f"fed by a layer the reference does not have ({', '.join(kind_label(x.kind, x.class_name) for x in extra)})")
     if absent:
         what = ", ".join(_label(x, ref.layers) for x in absent)
-        return f"first difference: no layer found for {what}, which feeds {_label(r, ref.layers)}"
-    return f"first layer that differs: {_label(r, ref.layers)}"
+        return f"first difference: no layer found for {what}, which feeds {layer}", layer, f"no layer for {what}"
+    return f"first layer that differs: {layer}", layer, "its own outputs differ, given the same inputs"
 
 
-def check_activations(ref, sub, pairs):
+def first_difference(ref, sub, pairs, want, got):
+    """`locate_difference` as text for the student; '' when every paired layer agrees."""
+    found = _first_difference(ref, sub, pairs, want, got)
+    return found[0] if found else ""
+
+
+def activations_findings(ref, sub, pairs):
     if sub.error:
-        return [f"could not be run: {sub.error}"]
-    msgs = []
+        return [_error_finding(f"could not be run: {sub.error}", sub.error)]
+    out = []
     for mode in MODES:
         want, got = ref.activations[mode], sub.activations[mode]
-        first = first_difference(ref, sub, pairs, want, got)
+        first = _first_difference(ref, sub, pairs, want, got)
         output_ok = arrays_agree(want.output, got.output)
         if output_ok and not first:
             continue
+        layer, detail = (first[1], first[2]) if first else ("output", "")
         if want.output.shape != got.output.shape:
             head = f"{mode} mode: expected output of shape {_shape_text(want.output.shape)}, found {_shape_text(got.output.shape)}"
+            detail = detail or "another output shape"
         elif not output_ok:
             diff = float(np.nanmax(np.abs(want.output - got.output))) if np.all(np.isfinite(got.output)) else float("nan")
             head = f"{mode} mode: output differs from the reference (largest difference {diff:.4g}, tolerance {tolerance(want.output):.2g})"
+            detail = detail or "the output differs"
         else:
             head = f"{mode} mode: output matches, but an intermediate layer does not"
         if first:
-            head += f"; {first}"
+            head += f"; {first[0]}"
         else:
             missing = [describe(r, ref.layers) for r in ref.layers if r.index not in pairs and r.kind != "input"]
             extra_idx = set(range(len(sub.layers))) - set(pairs.values())
@@ -208,11 +256,16 @@ def check_activations(ref, sub, pairs):
                 head += "; no layer found for: " + ", ".join(missing[:3])
             if extra:
                 head += "; layers the reference does not have: " + ", ".join(extra[:3])
-        msgs.append(head)
-    return msgs
+        out.append(Finding(head, "outputs", layer, "", "", detail))
+    return out
 
 
-ASPECT_CHECKS = {"names": check_names, "shapes": check_shapes, "params": check_params, "activations": check_activations}
+def check_activations(ref, sub, pairs):
+    return _texts(activations_findings(ref, sub, pairs))
+
+
+ASPECT_FINDINGS = {"names": names_findings, "shapes": shapes_findings, "params": params_findings,
+                   "activations": activations_findings}
 
 
 def _measured_cases(expected, submitted):
@@ -241,29 +294,35 @@ def judge_function(expected, submitted, points, definition_errors=()):
     if cases is None:
         note = (submitted.missing if submitted is not None and submitted.missing else
                 f"{expected.function} could not be measured")
-        return tuple(Check(expected.function, a, points[a], (), note) for a in ASPECTS)
+        limit = submitted.limit if submitted is not None else ""
+        return tuple(Check(expected.function, a, points[a], (), note, limit=limit) for a in ASPECTS)
     outcomes = {a: [] for a in ASPECTS}
     diagnosable = []
     for ref, sub in cases:
         if sub is None:
+            text = f"{ref.call} was not measured"
             for a in ASPECTS:
-                outcomes[a].append(CaseOutcome(ref.case, False, (f"{ref.call} was not measured",)))
+                outcomes[a].append(CaseOutcome(ref.case, False, (text,), (Finding(text, "not_measured"),)))
             continue
         if sub.error and len(sub.layers) <= 1:  # nothing was built: one clear message, not one per layer
+            text = f"{sub.call} failed: {sub.error}"
             for a in ASPECTS:
-                outcomes[a].append(CaseOutcome(ref.case, False, (f"{sub.call} failed: {sub.error}",)))
+                outcomes[a].append(CaseOutcome(ref.case, False, (text,), (_error_finding(text, sub.error),)))
             continue
         pairs = match_layers(ref.layers, sub.layers)
         diagnosable.append((ref.case, ref, sub, pairs))
         for a in ASPECTS:
-            msgs = ASPECT_CHECKS[a](ref, sub, pairs)
-            outcomes[a].append(CaseOutcome(ref.case, not msgs, _capped(msgs)))
+            found = ASPECT_FINDINGS[a](ref, sub, pairs)
+            outcomes[a].append(CaseOutcome(ref.case, not found, _capped(_texts(found)), tuple(found[:MAX_FINDINGS])))
     hints = diagnose(expected.function, diagnosable, build_errors(cases, definition_errors))
+    # A call that ran out of memory hit the kernel's limit: the class report lists it with the others.
+    limit = "memory" if any(sub is not None and sub.error_type in MEMORY_ERRORS for _, sub in cases) else ""
     checks = []
     for a in ASPECTS:
         failed = not all(o.passed for o in outcomes[a])
         mine = tuple(h for h in hints if a in h.aspects) if failed else ()
-        checks.append(Check(expected.function, a, points[a], tuple(outcomes[a]), hints=mine))
+        checks.append(Check(expected.function, a, points[a], tuple(outcomes[a]), hints=mine,
+                            limit=limit if failed else ""))
     return tuple(checks)
 
 

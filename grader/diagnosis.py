@@ -229,8 +229,70 @@ def missing_block(case):
     return None
 
 
+_KERAS_NAME = re.compile(r"^(conv2d|batch_normalization|dense|average_pooling2d)(_\d+)?$")
+
+
+def unnamed_pool(case):
+    """The final pooling without the prescribed name: Keras calls it average_pooling2d."""
+    for r in case.ref.layers:
+        s = case.partner(r)
+        if r.kind == "avgpool" and s is not None and s.name != r.name and _KERAS_NAME.match(s.name):
+            return _hint("unnamed_pool", f"{r.name}: the final pooling layer has no name of yours (Keras called it "
+                         f"'{s.name}'). The assignment prescribes a name for it too: only the names points are "
+                         "lost, but give it its name.", ("names",))
+    return None
+
+
+def _blocks_found(case):
+    """{(stage, reference block letter): the block letter of the submission's layers in its place}, from
+    the first named layer of each reference block whose partner's name has the same stage."""
+    found = {}
+    for r in case.ref.layers:
+        m = _BLOCK.match(r.name)
+        s = case.partner(r)
+        got = _BLOCK.match(s.name) if s is not None else None
+        if m and got and got.group(1) == m.group(1):
+            found.setdefault(m.groups(), got.group(2))
+    return found
+
+
+def block_letters(case):
+    """Each block of a stage is there, in its place, but lettered otherwise (shifted, or a letter skipped)."""
+    ref_blocks = sorted({m.groups() for m in map(_BLOCK.match, (r.name for r in case.ref.layers)) if m})
+    found = _blocks_found(case)
+    for stage in sorted({st for st, _ in ref_blocks}, key=int):
+        want = [b for st, b in ref_blocks if st == stage]
+        got = [found.get((stage, b)) for b in want]
+        if None in got or got == want or len(set(got)) != len(got):
+            continue
+        if sum(r.kind == "add" for r in case.sub.layers) < sum(r.kind == "add" for r in case.ref.layers):
+            return None  # a block is missing: missing_block says it
+        wrong = [(w, g) for w, g in zip(want, got) if w != g]
+        return _hint("block_letters", f"Stage {stage}: the blocks are lettered {', '.join(g for _, g in wrong)} "
+                     f"where {', '.join(w for w, _ in wrong)} belong. Within each stage the blocks are lettered "
+                     "a, b, c, ... in order, with no letter skipped: the convolutional block is 'a', the identity "
+                     "blocks after it 'b', 'c', ....", ("names",))
+    return None
+
+
+def stage_in_block(case):
+    """block='2a' where 'a' was meant: the stage appears twice in the names (res22a_branch2a)."""
+    for r in case.ref.layers:
+        m = _BLOCK.match(r.name)
+        s = case.partner(r)
+        if not m or s is None:
+            continue
+        stage, block = m.groups()
+        doubled = r.name.replace(f"{stage}{block}_", f"{stage}{stage}{block}_", 1)
+        if s.name == doubled:
+            return _hint("stage_in_block", f"{r.name} is named '{s.name}': the stage is written twice. The block "
+                         f"argument is the letter alone ('{block}'): the name is built from the stage and the "
+                         f"letter, so passing '{stage}{block}' as the block repeats the stage.", ("names",))
+    return None
+
+
 PER_CASE = (missing_shortcut, relu_before_add, missing_final_relu, shortcut_stride, stride_on_middle_conv, bn_axis,
-            padding, filters_order, missing_block)
+            padding, filters_order, missing_block, unnamed_pool, block_letters, stage_in_block)
 
 
 # ----------------------------------------------------------------------------- across calls
@@ -290,9 +352,6 @@ def hard_coded(cases):
             hints.append(_hint(f"default_{arg}", f"{r.name} is right when {arg} is given and wrong when it is left out "
                                f"({c.id}): check the default value of {arg} in the signature."))
     return hints
-
-
-_KERAS_NAME = re.compile(r"^(conv2d|batch_normalization|dense|average_pooling2d)(_\d+)?$")
 
 
 def hard_coded_names(cases):

@@ -15,7 +15,7 @@ from grader.kernel import run_notebook
 from grader.matching import reference_tables
 from grader.measurement import FunctionMeasurement, from_wire
 from grader.probe import WIRE_MIMETYPE
-from grader.results import Check, GradeResult
+from grader.results import MEMORY_ERRORS, Check, GradeResult, Limit
 from grader.sandbox import Limits
 from grader.spec import ASPECTS, CASES, FUNCTIONS, POINTS
 from grader.submission import extract_definitions, read_notebook
@@ -31,27 +31,33 @@ def measurement_from_outputs(function, outputs):
         try:
             return from_wire(payloads[-1]["data"][WIRE_MIMETYPE], function)
         except InvalidMeasurement as exc:
-            return FunctionMeasurement(function, missing=f"{function}: the measurement was rejected ({exc})")
+            return FunctionMeasurement(function, missing=f"{function}: the measurement was rejected ({exc})",
+                                       limit="no result")
     errors = [o for o in outputs if o.get("output_type") == "error"]
     if errors:
         e = errors[-1]
-        return FunctionMeasurement(function, missing=f"measuring {function} failed: {e.get('ename')}: {e.get('evalue')}")
-    return FunctionMeasurement(function, missing=f"measuring {function} produced no result")
+        return FunctionMeasurement(function, missing=f"measuring {function} failed: {e.get('ename')}: {e.get('evalue')}",
+                                   limit="memory" if e.get("ename") in MEMORY_ERRORS else "")
+    return FunctionMeasurement(function, missing=f"measuring {function} produced no result", limit="no result")
 
 
-def failed_result(name, error, seconds=0.0):
-    """Grading could not happen at all: every check scores 0 and says why."""
+def failed_result(name, error, seconds=0.0, kind="not graded"):
+    """Grading could not happen at all: every check scores 0 and says why.
+
+    `kind` is 'unreadable' when the file is no notebook, 'not graded' when the grader failed.
+    """
     checks = tuple(Check(f, a, POINTS[f][a], (), error) for f in FUNCTIONS for a in ASPECTS)
-    return GradeResult(name, checks, (), error, seconds)
+    return GradeResult(name, checks, (), error, seconds, error_kind=kind)
 
 
 def skipped_notes(notebook):
-    """What the kernel had to skip in the student's definitions, for the student."""
+    """What the kernel had to skip in the student's definitions: (note for the student, Limit) each."""
     notes = []
     for cell in notebook.cells:
         meta = cell.metadata.get("resnet_grader", {})
         if meta.get("skipped"):
-            notes.append(f"a definition in code cell {meta.get('cell_number')} {meta['skipped']} and was skipped")
+            note = f"a definition in code cell {meta.get('cell_number')} {meta['skipped']} and was skipped"
+            notes.append((note, Limit(meta.get("limit", "timeout"), note)))
     return notes
 
 
@@ -81,7 +87,7 @@ def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
     try:
         nb = read_notebook(path)
     except SubmissionError as exc:
-        return failed_result(path.name, str(exc), time.monotonic() - start)
+        return failed_result(path.name, str(exc), time.monotonic() - start, kind="unreadable")
     extraction = extract_definitions(nb)
     notebook = grading_notebook.build(
         extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS},
@@ -89,7 +95,9 @@ def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
     )
     measured = {}
     for run in run_notebook(notebook, limits, next_kernel):
-        measured[run.function] = (FunctionMeasurement(run.function, missing=run.failure) if run.failure
-                                  else measurement_from_outputs(run.function, run.outputs))
-    notes = list(extraction.notes) + skipped_notes(notebook)
-    return judge(path.name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook))
+        measured[run.function] = (FunctionMeasurement(run.function, missing=run.failure, limit=run.limit)
+                                  if run.failure else measurement_from_outputs(run.function, run.outputs))
+    skipped = skipped_notes(notebook)
+    notes = list(extraction.notes) + [note for note, _ in skipped]
+    return judge(path.name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook),
+                 [limit for _, limit in skipped])

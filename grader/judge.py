@@ -1,17 +1,23 @@
 """Judge a whole submission: expected and measured FunctionMeasurements in, a GradeResult out. Pure."""
 
 from grader.checks import judge_function, layer_tables
-from grader.results import GradeResult
+from grader.results import GradeResult, Limit
 from grader.spec import FUNCTIONS, POINTS
 
 
-def judge(name, expected, measured, notes=(), seconds=0.0, definition_errors=()):
+def judge(name, expected, measured, notes=(), seconds=0.0, definition_errors=(), limits=()):
     """Pure: expected and measured FunctionMeasurements in, the GradeResult out.
 
-    `definition_errors` are the messages of the student's definitions that failed to run (Keras 2 imports).
+    `definition_errors` are the messages of the student's definitions that failed to run (Keras 2 imports);
+    `limits` the Limits the notebook's definitions ran into. Those the functions ran into are added here.
     """
-    checks, tables = [], []
+    checks, tables, hit = [], [], list(limits)
     for f in FUNCTIONS:
-        checks.extend(judge_function(expected[f], measured.get(f), POINTS[f], definition_errors))
+        mine = judge_function(expected[f], measured.get(f), POINTS[f], definition_errors)
+        checks.extend(mine)
         tables.extend(layer_tables(expected[f], measured.get(f)))
-    return GradeResult(name, tuple(checks), tuple(notes), "", seconds, tuple(tables))
+        limited = next((c for c in mine if c.limit), None)
+        if limited is not None:
+            why = limited.note or next((x.text for x in limited.findings if x.issue == "error"), f"{f} ran into a limit")
+            hit.append(Limit(limited.limit, why, f))
+    return GradeResult(name, tuple(checks), tuple(notes), "", seconds, tuple(tables), limits=tuple(hit))

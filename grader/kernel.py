@@ -40,6 +40,7 @@ class CellRun:
     function: str
     outputs: tuple
     failure: str = ""
+    limit: str = ""  # with `failure`: the kind of limit hit ('timeout', 'crash'), for the class report
 
 
 def kernel_env(workdir):
@@ -188,7 +189,8 @@ def run_notebook(nb, limits=Limits(), next_kernel=None):
     runs, pending = [], list(measure)
     while pending:
         if time.monotonic() >= deadline:
-            runs += [CellRun(_role(nb.cells[i])[1], (), "the submission's time limit ran out") for i in pending]
+            runs += [CellRun(_role(nb.cells[i])[1], (), "the submission's time limit ran out", "timeout")
+                     for i in pending]
             break
         kernel = next_kernel()
         try:
@@ -215,6 +217,7 @@ def _run_in_kernel(kernel, nb, prelude, blocks, pending, runs, limits, deadline)
                     why = "took too long" if isinstance(exc, CellTimeoutError) else "crashed the kernel"
                     nb.cells[i].source = f"# skipped by the grader: this definition {why}"
                     nb.cells[i].metadata["resnet_grader"]["skipped"] = why
+                    nb.cells[i].metadata["resnet_grader"]["limit"] = "timeout" if isinstance(exc, CellTimeoutError) else "crash"
                     return left
             while left:
                 i = left[0]
@@ -227,12 +230,13 @@ def _run_in_kernel(kernel, nb, prelude, blocks, pending, runs, limits, deadline)
                 except (CellTimeoutError, DeadKernelError) as exc:
                     why = (f"took longer than its limit of {client.timeout:.0f} s" if isinstance(exc, CellTimeoutError)
                            else "crashed the kernel (it exited or was killed)")
-                    runs.append(CellRun(function, (), f"measuring {function} {why}"))
+                    runs.append(CellRun(function, (), f"measuring {function} {why}",
+                                        "timeout" if isinstance(exc, CellTimeoutError) else "crash"))
                     return left[1:]
                 runs.append(CellRun(function, tuple(nb.cells[i].outputs)))
                 left.pop(0)
     except Exception as exc:  # the kernel died or would not start outside a measuring cell
         why = f"the kernel failed while running the notebook's definitions: {type(exc).__name__}: {exc}"
-        runs.extend(CellRun(_role(nb.cells[i])[1], (), why[:500]) for i in left)
+        runs.extend(CellRun(_role(nb.cells[i])[1], (), why[:500], "crash") for i in left)
         return []
     return []

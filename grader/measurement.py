@@ -60,6 +60,7 @@ class CaseMeasurement:
     non_trainable_params: int = 0
     activations: dict = field(default_factory=dict)  # mode -> ModeActivations
     error: str = ""
+    error_type: str = ""  # the exception's class name, with `error`
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class FunctionMeasurement:
     function: str
     cases: tuple = ()
     missing: str = ""
+    limit: str = ""  # with `missing`: the kind of limit it ran into (set by the grader, never read from a kernel)
 
 
 def _fail(path, what):
@@ -193,7 +195,9 @@ def _case(obj, path):
         layers = obj.get("layers", [])
         if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
             _fail(f"{path}.layers", "expected a list of layers")
-        return CaseMeasurement(case, call, tuple(_layer(x, i, f"{path}.layers") for i, x in enumerate(layers)), error=message)
+        kind = _text(err, "type", f"{path}.error")[:100] if "type" in err else ""
+        return CaseMeasurement(case, call, tuple(_layer(x, i, f"{path}.layers") for i, x in enumerate(layers)),
+                               error=message, error_type=kind)
     layers = _get(obj, "layers", list, path)
     if len(layers) > MAX_LAYERS:
         _fail(f"{path}.layers", f"{len(layers)} layers is more than {MAX_LAYERS}")

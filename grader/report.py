@@ -23,7 +23,10 @@ def gradescope(result, visibility="visible", isolation=None):
     """Gradescope's results.json schema: score, output and one test per function and aspect.
 
     Each test's extra_data names its function and aspect, and the ids of the mistakes
-    recognised behind it (grader.diagnosis), for the class report.
+    recognised behind it (grader.diagnosis) and what its checks found, for the class report;
+    the top-level extra_data says why grading failed (`error`, `error_kind`) and which limits
+    the submission ran into (`limits`): the class report and the gradebook read these fields,
+    never the wording of `output`.
     `visibility` is one Gradescope value for every test, or a grader.visibility.Visibility
     giving each test its own. When some tests are not visible, the summary gives the score
     of the visible ones only, so the hidden ones' results do not leak through it.
@@ -53,14 +56,27 @@ def gradescope(result, visibility="visible", isolation=None):
                 "max_score": c.max_score,
                 "output": _test_output(c),
                 "visibility": of(c.function, c.aspect),
-                "extra_data": {"function": c.function, "aspect": c.aspect, "hints": [h.id for h in c.hints]},
+                "extra_data": _test_data(c),
             }
             for c in result.checks
         ],
+        "extra_data": {"error": result.error, "error_kind": result.error_kind if result.error else "",
+                       "limits": [limit.record() for limit in result.limits]},
     }
     if isolation:
-        payload["extra_data"] = {"isolation": dict(isolation)}
+        payload["extra_data"]["isolation"] = dict(isolation)
     return payload
+
+
+def _test_data(check):
+    """A test's extra_data: its function and aspect, and, as data for the class report, the ids of the
+    mistakes recognised behind it, what the checks found (grader.results.Finding) and any limit it hit."""
+    data = {"function": check.function, "aspect": check.aspect, "hints": [h.id for h in check.hints]}
+    if not check.passed:
+        data["findings"] = [f.record() for f in check.findings]
+    if check.limit:
+        data["limit"] = check.limit
+    return data
 
 
 def isolation_line(isolation):

@@ -240,6 +240,9 @@ HINTS = {
     "keras2-border-mode": "keras2_keyword",
     "keras2-merge": "keras2_merge",
     "identity-unnamed-layers": "unnamed_layers",
+    "resnet-avgpool-same-unnamed": "unnamed_pool",
+    "resnet-identity-letters-skip": "block_letters",
+    "resnet-block-2a": "stage_in_block",
 }
 
 
