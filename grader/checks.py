@@ -295,7 +295,8 @@ def judge_function(expected, submitted, points, definition_errors=()):
         note = (submitted.missing if submitted is not None and submitted.missing else
                 f"{expected.function} could not be measured")
         limit = submitted.limit if submitted is not None else ""
-        return tuple(Check(expected.function, a, points[a], (), note, limit=limit) for a in ASPECTS)
+        why = "limit" if limit else "not_defined" if submitted is not None and submitted.missing else "not_measured"
+        return tuple(Check(expected.function, a, points[a], (), note, limit=limit, why=why) for a in ASPECTS)
     outcomes = {a: [] for a in ASPECTS}
     diagnosable = []
     for ref, sub in cases:

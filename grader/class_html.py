@@ -13,7 +13,8 @@ from grader.spec import ASPECTS, FUNCTIONS
 
 CSS = REPORT_CSS + """
 .lead { font-size: 17px; margin: 6px 0 4px; }
-.problems td:first-child, .mistakes td:first-child { white-space: nowrap; }
+.problems td:first-child, .mistakes td:first-child, .regrade td:first-child { white-space: nowrap; }
+.mistakes tr.found b { font-weight: 600; }
 .kind { font-weight: 700; color: #a3261b; }
 td.rate { text-align: right; font-variant-numeric: tabular-nums; min-width: 96px; }
 td.rate small { color: #5b6573; display: block; }
@@ -116,17 +117,67 @@ def _pass_rates(figures):
 
 def _mistakes(figures):
     rows = figures["mistakes"]
+    d = figures.get("deductions") or {}
+    lead = ""
+    if d:
+        lead = (f'<p>{d["explained"]} of {d["total"]} deductions explained (a student losing points on a function '
+                "counts once per function). Named mistakes come first; then, where no named mistake fits, what the "
+                "checks found, grouped by function, aspect, layer and difference.</p>")
+        if d["unexplained"]:
+            lead += ('<p class="error">Not explained: ' + escape(", ".join(f'{u["submission"]} ({u["function"]})'
+                                                                          for u in d["unexplained"])) + "</p>")
     if not rows:
-        return "<p>No named mistake was recognised.</p>"
+        return lead + "<p>No mistake was found.</p>"
     graded = figures["graded"] or 1
-    body = "".join(
-        f'<tr><td class="num">{m["students"]}</td><td><b>{escape(m["title"])}</b>'
-        f'<br><span class="muted">{escape(", ".join(m["functions"]))} &middot; e.g. {escape(m["example"])}</span></td>'
-        f'<td class="num">{100 * m["students"] / graded:.0f}%</td>'
-        f'<td class="links">{" ".join(_link(s["submission"], s["report"]) for s in m["submissions"])}</td></tr>'
-        for m in rows)
-    return ('<table class="mistakes"><tr><th>students</th><th>mistake</th><th>of graded</th><th>their reports</th></tr>'
-            f"{body}</table>")
+    body = []
+    for m in rows:
+        what = {"named": "named", "error": "not graded"}.get(m["kind"], f'{m.get("aspect", "")}')
+        detail = "" if m["kind"] == "found" else f' &middot; e.g. {escape(m["example"])}'
+        body.append(
+            f'<tr class="{escape(m["kind"])}"><td class="num">{m["students"]}</td><td><b>{escape(m["title"])}</b>'
+            f'<br><span class="muted">{escape(", ".join(m["functions"]))} &middot; {escape(what)}{detail}</span></td>'
+            f'<td class="num">{100 * m["students"] / graded:.0f}%</td>'
+            f'<td class="links">{" ".join(_link(s["submission"], s["report"]) for s in m["submissions"])}</td></tr>')
+    return (lead + '<table class="mistakes"><tr><th>students</th><th>mistake</th><th>of graded</th>'
+            f'<th>their reports</th></tr>{"".join(body)}</table>')
+
+
+def _checks_changed(checks):
+    return "<br>".join(f'{escape(c["check"])}: {_points(c["before"])} &rarr; {_points(c["after"])}' for c in checks)
+
+
+def _points(value):
+    return "-" if value is None else f"{value:g}"
+
+
+def _regrade(figures):
+    r = figures.get("regrade")
+    if not r or not r["compared"]:
+        return "<p>First grading of this folder: there is no earlier grading to compare with.</p>"
+    parts = []
+    if not r["changed"]:
+        parts.append(f'<p class="same">Graded again: no score changed ({r["unchanged"]} submissions kept every '
+                     "score).</p>")
+    else:
+        rows = "".join(f'<tr><td>{_link(c["submission"], c["report"])}</td><td class="num">{_points(c["before"])}</td>'
+                       f'<td class="num">{_points(c["after"])}</td><td>{_checks_changed(c["checks"])}</td></tr>'
+                       for c in r["changed"])
+        parts.append(f'<p>{len(r["changed"])} score(s) changed with the grader, the notebooks being the same; '
+                     f'{r["unchanged"]} kept every score.</p>'
+                     '<table class="regrade"><tr><th>submission</th><th>before</th><th>after</th>'
+                     f"<th>checks changed</th></tr>{rows}</table>")
+    if r["file_changed"]:
+        rows = "".join(f'<tr><td>{_link(c["submission"], c["report"])}</td><td class="num">{_points(c["before"])}</td>'
+                       f'<td class="num">{_points(c["after"])}</td><td>{_checks_changed(c["checks"])}</td></tr>'
+                       for c in r["file_changed"])
+        parts.append(f'<h3>Their own notebook changed ({len(r["file_changed"])}): not the regrade\'s doing</h3>'
+                     '<table class="regrade file"><tr><th>submission</th><th>before</th><th>after</th>'
+                     f"<th>checks changed</th></tr>{rows}</table>")
+    if r["new"]:
+        parts.append("<p>New since then: " + " ".join(_link(n["submission"], n["report"]) for n in r["new"]) + "</p>")
+    if r["gone"]:
+        parts.append("<p>Gone since then: " + escape(", ".join(g["submission"] for g in r["gone"])) + "</p>")
+    return "\n".join(parts)
 
 
 def _diff(group, compared):
@@ -202,6 +253,8 @@ def render(figures, title="class"):
         _isolation(figures["isolation"]),
         f'<h2 id="problems">Could not be graded or hit a limit ({bad})</h2>',
         _problems(figures),
+        '<h2 id="regrade">What the last regrade changed</h2>',
+        _regrade(figures),
         '<h2 id="scores">Distribution of scores</h2>',
         histogram_svg(s["histogram"], s["mean"], s["median"], figures["max_score"]) if n else "",
         f'<p class="muted">All {n} submissions, those that could not be graded included (they score 0).</p>',

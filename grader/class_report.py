@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from grader import similarity
-from grader.diagnosis import LETTER_L
+from grader.diagnosis import LETTER_L, letter_l_note
 from grader.spec import ASPECTS, FUNCTIONS
 
 # Names for the mistakes grader.diagnosis recognises, by hint id: what to re-teach.
@@ -45,16 +45,25 @@ MISTAKE_TITLES = {
     "keras2_learning_phase": "Keras 2 code: set_learning_phase, gone in Keras 3",
 }
 
-# What a message says about a limit the submission ran into, by kind; the first match wins.
-# The messages are grader.kernel's and grader.grade's; a test runs a real timeout through them.
-LIMITS = (
-    ("timeout", re.compile(r"took longer than its limit|time limit ran out|took too long")),
-    ("memory", re.compile(r"MemoryError|out of memory|Cannot allocate memory")),
-    ("crash", re.compile(r"crashed the kernel|the kernel failed|kernel died|worker failed")),
-    ("no result", re.compile(r"produced no result|measurement was rejected|over the limit")),
-)
-UNREADABLE = re.compile(r"is not a notebook|is empty: submit|cannot read |not a readable notebook")
 HISTOGRAM_BINS = 10  # of 10% each, and a bar of its own for full marks
+# The snake_case names Keras gives a layer left unnamed (average_pooling2d_3): a name of no one's.
+KERAS_NAMES = frozenset({"conv2d", "batch_normalization", "dense", "average_pooling2d", "max_pooling2d", "re_lu",
+                         "activation", "add", "zero_padding2d", "flatten", "input_layer"})
+# What the checks found, by Finding.issue, as the class report words it ({} are filled from the record).
+ISSUE_TEXTS = {
+    "missing": "no such layer",
+    "kind": "a {found} in its place",
+    "unexpected": "an extra {found} layer",
+    "layers_missing": "{expected} missing",
+    "total_params": "other parameter totals",
+    "not_measured": "not measured",
+    "not_defined": "not defined in the notebook",
+    "limit": "hit the {found} limit",
+    "grading_failed": "could not be graded",
+}
+
+# Issues that keep a whole function from being judged: every aspect shows the same one.
+WHOLE_FUNCTION = frozenset({"error", "not_measured", "not_defined", "limit", "grading_failed"})
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,17 @@ class Submission:
         return sum(t.get("max_score", 0) for t in self.payload.get("tests", []))
 
     @property
+    def data(self):
+        """The top-level extra_data: error, error_kind, limits, isolation (grader.report)."""
+        return self.payload.get("extra_data") or {}
+
+    @property
     def error(self):
         """Why grading itself failed ('' when it did not)."""
-        out = self.payload.get("output", "")
-        return out.split("Grading failed: ", 1)[1].splitlines()[0] if "Grading failed: " in out else ""
+        return self.data.get("error", "") or ""
+
+    def tests(self):
+        return [(t, t.get("extra_data") or {}) for t in self.payload.get("tests", [])]
 
 
 def _fraction(score, max_score):
@@ -86,23 +102,15 @@ def problems(subs):
     out = []
     for s in subs:
         if s.error:
-            kind = "unreadable" if UNREADABLE.search(s.error) else "not graded"
-            out.append({"submission": s.name, "kind": kind, "reasons": [s.error], "score": s.payload.get("score", 0),
-                        "report": s.report})
+            out.append({"submission": s.name, "kind": s.data.get("error_kind") or "not graded", "reasons": [s.error],
+                        "score": s.payload.get("score", 0), "report": s.report})
             continue
         kinds, reasons = [], []
-        lines = s.payload.get("output", "").splitlines()[1:]
-        for t in s.payload.get("tests", []):
-            function = t.get("extra_data", {}).get("function", "")
-            for line in t.get("output", "").splitlines():
-                line = re.sub(r"^\[[^\]]*\] ", "", line)  # the case: the reason is the same in each
-                lines.append(line if function in line else f"{function}: {line}")
-        for line in lines:
-            for kind, pattern in LIMITS:
-                if pattern.search(line):
-                    kinds += [kind] if kind not in kinds else []
-                    reasons += [line] if line not in reasons else []
-                    break
+        for limit in s.data.get("limits", []):
+            reason, function = limit.get("reason", ""), limit.get("function", "")
+            reason = reason if not function or function in reason else f"{function}: {reason}"
+            kinds += [limit["kind"]] if limit.get("kind") not in kinds else []
+            reasons += [reason] if reason not in reasons else []
         if kinds:
             out.append({"submission": s.name, "kind": ", ".join(kinds), "reasons": reasons,
                         "score": s.payload.get("score", 0), "report": s.report})
@@ -134,33 +142,134 @@ def pass_rates(subs):
     return cells
 
 
-def _hints_of(test):
-    """(hint id, text) for each recognised mistake in one test: the ids grader.report records, or the texts."""
-    texts = [line[len("hint: "):] for line in test.get("output", "").splitlines() if line.startswith("hint: ")]
-    ids = test.get("extra_data", {}).get("hints")
-    found = list(zip(ids, texts + [""] * len(ids))) if ids is not None else [(t, t) for t in texts]
-    if LETTER_L in test.get("output", ""):
+def _named(data):
+    """(hint id, text) for each recognised mistake behind one test: the ids grader.report records, and the
+    letter 'l' for '1', which the names check finds on a layer."""
+    ids, texts = data.get("hints") or [], data.get("hint_texts") or []
+    found = list(zip(ids, texts + [""] * (len(ids) - len(texts))))
+    if any(f.get("issue") == "name" and letter_l_note(f.get("expected", ""), f.get("found", ""))
+           for f in data.get("findings", [])):
         found.append(("letter_l", LETTER_L))
     return found
 
 
+def _unnamed(name):
+    """The Keras name a layer left unnamed gets, without its number ('average_pooling2d'); None for a name of the student's."""
+    base = re.sub(r"_\d+$", "", name or "")
+    return base if base in KERAS_NAMES else None
+
+
+def _normalised(text):
+    """A message with its numbers (shapes, counts, sizes) taken out, so one mistake reads the same for everyone."""
+    return re.sub(r"\b\d+\b", "N", " ".join(str(text).split()))[:160]
+
+
+def difference(finding):
+    """(layer, what differs) of one finding, normalised so that the same mistake by two students reads the same."""
+    issue, layer = finding.get("issue", ""), finding.get("layer", "")
+    expected, found, detail = finding.get("expected", ""), finding.get("found", ""), finding.get("detail", "")
+    if issue == "name":
+        base = _unnamed(found)
+        return layer, f"left unnamed (Keras named it {base})" if base else f"named '{found}'"
+    if issue == "unexpected":
+        return _unnamed(layer) or layer, ISSUE_TEXTS[issue].format(found=found)
+    if issue in ("shape", "params", "output_shape"):
+        what = {"shape": "output shape", "params": "", "output_shape": "output shape"}[issue]
+        return layer, detail or f"{what} {found} for {expected}".strip()
+    if issue == "outputs":
+        return layer, detail
+    if issue == "error":
+        return layer, f"the call failed: {_normalised(found)}"
+    return layer, ISSUE_TEXTS.get(issue, issue).format(expected=expected, found=found)
+
+
+def _entry(by, key, **fields):
+    return by.setdefault(key, {"id": key, "functions": [], "submissions": [], **fields})
+
+
+def _add(entry, function, s):
+    """Count submission `s` under `entry`, for `function` (each submission records its own functions)."""
+    if function and function not in entry["functions"]:
+        entry["functions"].append(function)
+    mine = next((m for m in entry["submissions"] if m["submission"] == s.name), None)
+    if mine is None:
+        mine = {"submission": s.name, "report": s.report, "functions": []}
+        entry["submissions"].append(mine)
+    if function and function not in mine["functions"]:
+        mine["functions"].append(function)
+
+
+def _lost(test):
+    return test.get("score", 0) < test.get("max_score", 0)
+
+
 def mistakes(subs):
-    """The named mistakes, most common first, each with the students who made it."""
-    by = {}
+    """Every deduction under at least one mistake: the named ones (grader.diagnosis's hints) first, then what
+    the checks found where no hint fires, grouped by function, aspect, layer and difference; each by count.
+
+    Differences found in exactly the same students (one mistake seen on several layers) are one entry.
+    """
+    named, found = {}, {}
     for s in subs:
-        for t in s.payload.get("tests", []):
-            for hint, text in _hints_of(t):
-                entry = by.setdefault(hint, {"id": hint, "title": MISTAKE_TITLES.get(hint, hint.replace("_", " ")),
-                                             "example": text, "functions": [], "submissions": []})
-                function = t.get("extra_data", {}).get("function", "")
-                if function and function not in entry["functions"]:
-                    entry["functions"].append(function)
-                if s.name not in [m["submission"] for m in entry["submissions"]]:
-                    entry["submissions"].append({"submission": s.name, "report": s.report})
+        if s.error:
+            kind = s.data.get("error_kind") or "not graded"
+            entry = _entry(named, f"error:{kind}", title=f"could not be graded: {kind}", example=s.error, kind="error")
+            for t, data in s.tests():
+                if _lost(t):
+                    _add(entry, data.get("function", ""), s)
+            continue
+        for t, data in s.tests():
+            if not _lost(t):
+                continue
+            function, aspect = data.get("function", ""), data.get("aspect", "")
+            hints = _named(data)
+            for hint, text in hints:
+                entry = _entry(named, hint, title=MISTAKE_TITLES.get(hint, hint.replace("_", " ")), example=text,
+                               kind="named")
                 entry["example"] = entry["example"] or text
-    for entry in by.values():
+                _add(entry, function, s)
+            if hints:
+                continue
+            for f in data.get("findings", []):
+                if f.get("issue") == "consequence":
+                    continue
+                layer, what = difference(f)
+                where = "" if f.get("issue") in WHOLE_FUNCTION else aspect  # the same in every aspect: one entry
+                key = f"found:{function}:{where}:{f.get('issue', '')}:{layer}:{what}"
+                entry = _entry(found, key, kind="found", function=function, aspect=where, issue=f.get("issue", ""),
+                               layers=[layer] if layer else [], difference=what)
+                _add(entry, function, s)
+    merged = {}
+    for entry in found.values():  # one mistake seen on several layers: the same students, one entry
+        group = (entry["function"], entry["aspect"], entry["issue"], tuple(m["submission"] for m in entry["submissions"]))
+        if group in merged:
+            merged[group]["parts"].append(entry)
+        else:
+            merged[group] = {**entry, "parts": [entry]}
+    out = list(named.values())
+    for entry in merged.values():
+        parts = entry.pop("parts")
+        entry["layers"] = [layer for p in parts for layer in p["layers"]]
+        shown = [f"{p['layers'][0]}: {p['difference']}" if p["layers"] else p["difference"] for p in parts]
+        if len({p["difference"] for p in parts}) == 1 and len(parts) > 1:
+            shown = [f"{', '.join(entry['layers'][:4])}{' ...' if len(parts) > 4 else ''}: {parts[0]['difference']}"]
+        more = f" (and {len(shown) - 3} more, the same students)" if len(shown) > 3 else ""
+        entry["title"] = f"{' '.join(filter(None, (entry['function'], entry['aspect'])))}: " + "; ".join(shown[:3]) + more
+        entry["example"] = "; ".join(shown[:12])
+        entry["id"] = parts[0]["id"]
+        out.append(entry)
+    for entry in out:
         entry["students"] = len(entry["submissions"])
-    return sorted(by.values(), key=lambda e: (-e["students"], e["id"]))
+    order = {"named": 0, "error": 1, "found": 2}
+    return sorted(out, key=lambda e: (order[e["kind"]], -e["students"], e["id"]))
+
+
+def deductions(subs, found_mistakes):
+    """How many (student, function) pairs lose points, and how many of them some mistake explains."""
+    explained = {(m["submission"], f) for e in found_mistakes for m in e["submissions"] for f in m["functions"]}
+    lost = sorted({(s.name, data.get("function", "")) for s in subs for t, data in s.tests() if _lost(t)})
+    left = [{"submission": n, "function": f} for n, f in lost if (n, f) not in explained]
+    return {"total": len(lost), "explained": len(lost) - len(left), "unexplained": left}
 
 
 def identical(subs, template=None):
@@ -187,7 +296,7 @@ def isolation(subs):
     """How the students' code was isolated (the results' top-level extra_data), with how many submissions each."""
     levels, warnings = {}, []
     for s in subs:
-        info = (s.payload.get("extra_data") or {}).get("isolation") or {}
+        info = s.data.get("isolation") or {}
         level = info.get("level", "not recorded")
         levels[level] = levels.get(level, 0) + 1
         if info.get("warning") and info["warning"] not in warnings:
@@ -201,6 +310,7 @@ def figures(subs, template=None):
     fractions = [_fraction(s.payload.get("score", 0), s.max_score) for s in subs]
     scores = [s.payload.get("score", 0) for s in subs]
     max_score = max((s.max_score for s in subs), default=0)
+    found_mistakes = mistakes(subs)
     return {
         "submissions": len(subs),
         "graded": sum(1 for s in subs if not s.error),
@@ -215,7 +325,8 @@ def figures(subs, template=None):
         },
         "problems": problems(subs),
         "pass_rates": pass_rates(subs),
-        "mistakes": mistakes(subs),
+        "mistakes": found_mistakes,
+        "deductions": deductions(subs, found_mistakes),
         "identical": identical(subs, template),
         "isolation": isolation(subs),
     }

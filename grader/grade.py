@@ -46,7 +46,7 @@ def failed_result(name, error, seconds=0.0, kind="not graded"):
 
     `kind` is 'unreadable' when the file is no notebook, 'not graded' when the grader failed.
     """
-    checks = tuple(Check(f, a, POINTS[f][a], (), error) for f in FUNCTIONS for a in ASPECTS)
+    checks = tuple(Check(f, a, POINTS[f][a], (), error, why="grading_failed") for f in FUNCTIONS for a in ASPECTS)
     return GradeResult(name, checks, (), error, seconds, error_kind=kind)
 
 

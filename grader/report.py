@@ -71,9 +71,13 @@ def gradescope(result, visibility="visible", isolation=None):
 def _test_data(check):
     """A test's extra_data: its function and aspect, and, as data for the class report, the ids of the
     mistakes recognised behind it, what the checks found (grader.results.Finding) and any limit it hit."""
-    data = {"function": check.function, "aspect": check.aspect, "hints": [h.id for h in check.hints]}
+    data = {"function": check.function, "aspect": check.aspect, "hints": [h.id for h in check.hints],
+            "hint_texts": [h.text for h in check.hints]}
     if not check.passed:
         data["findings"] = [f.record() for f in check.findings]
+        if check.why:
+            data["findings"].append({"issue": check.why, "layer": "", "expected": "", "found": check.limit,
+                                     "detail": ""})
     if check.limit:
         data["limit"] = check.limit
     return data

@@ -73,6 +73,7 @@ class Check:
     note: str = ""  # why the check could not run at all (function missing, grading failed)
     hints: tuple = ()  # Hints for the mistakes recognised behind this check's failure
     limit: str = ""  # the kind of limit (grader.results.Limit) that kept the function from being measured
+    why: str = ""  # with `note`, why it could not run, as data: not_defined, not_measured, limit, grading_failed
 
     @property
     def passed_cases(self):

@@ -9,8 +9,10 @@ import pytest
 
 import class_batch
 import corpus
-from grader import class_files, class_html, class_report, diagnosis
+from grader import class_files, class_html, class_report, diagnosis, grade, probe, report
 from grader.cli import main
+from grader.judge import judge
+from grader.measurement import FunctionMeasurement
 from grader.spec import ASPECTS, FUNCTIONS, POINTS
 
 RELU_COST = POINTS["identity_block"]["activations"]
@@ -64,11 +66,17 @@ def test_pass_rates_cover_the_twelve_checks_over_graded_submissions(batch):
 
 def test_most_common_mistakes_with_counts_and_links(batch):
     _, _, fig = batch
-    assert [(m["id"], m["students"]) for m in fig["mistakes"]] == [("missing_final_relu", 3), ("letter_l", 1)]
+    named = [(m["id"], m["students"]) for m in fig["mistakes"] if m["kind"] == "named"]
+    assert named == [("missing_final_relu", 3), ("letter_l", 1)]
+    assert fig["mistakes"][:2] == [m for m in fig["mistakes"] if m["kind"] == "named"]  # named ones first
     relu = fig["mistakes"][0]
     assert relu["title"] == class_report.MISTAKE_TITLES["missing_final_relu"]
     assert [s["submission"] for s in relu["submissions"]] == ["relu_dan", "relu_eve", "relu_fay"]
     assert relu["functions"] == ["identity_block"] and "ReLU after the Add" in relu["example"]
+    # The file that is no notebook and the timeout are deductions too, each under its own entry.
+    rest = {m["id"]: [s["submission"] for s in m["submissions"]] for m in fig["mistakes"][2:]}
+    assert rest == {"error:unreadable": ["broken"], "found:identity_block::limit::hit the timeout limit": ["slow"]}
+    assert fig["deductions"] == {"total": 3 + 1 + 1 + 3, "explained": 8, "unexplained": []}
 
 
 def test_every_mistake_the_diagnosis_names_has_a_title():
@@ -129,29 +137,37 @@ def test_unreadable_results_json_is_listed_not_lost(batch, tmp_path):
     assert ("relu_dan", "not graded") in [(p["submission"], p["kind"]) for p in fig["problems"]]
 
 
-@pytest.mark.parametrize("message, kind", [
-    ("measuring ResNet50 took longer than its limit of 120 s", "timeout"),
-    ("the submission's time limit ran out", "timeout"),
-    ("a definition in code cell 4 took too long and was skipped", "timeout"),
-    ("measuring ResNet50 crashed the kernel (it exited or was killed)", "crash"),
-    ("the kernel failed while running the notebook's definitions: DeadKernelError: Kernel died", "crash"),
-    ("measuring ResNet50 failed: MemoryError: Unable to allocate 4.00 GiB", "memory"),
-    ("measuring ResNet50 produced no result", "no result"),
+@pytest.mark.parametrize("measured, kind", [
+    (grade.measurement_from_outputs("ResNet50", []), "no result"),
+    (grade.measurement_from_outputs("ResNet50", [{"output_type": "error", "ename": "MemoryError",
+                                                  "evalue": "Unable to allocate 4.00 GiB"}]), "memory"),
+    (grade.measurement_from_outputs("ResNet50", [{"output_type": "display_data",
+                                                  "data": {probe.WIRE_MIMETYPE: {"function": 3}}}]), "no result"),
+    (FunctionMeasurement("ResNet50", missing="measuring ResNet50 took longer than its limit of 120 s",
+                         limit="timeout"), "timeout"),  # a CellRun's limit, as grader.grade passes it on
+    (FunctionMeasurement("ResNet50", missing="worded in any other way", limit="crash"), "crash"),
 ])
-def test_limit_messages_are_recognised(message, kind):
-    tests = [{"name": "ResNet50: shapes", "score": 0, "max_score": 10, "output": message,
-              "extra_data": {"function": "ResNet50", "aspect": "shapes"}}]
-    sub = class_report.Submission("s", {"score": 90, "output": "Score: 90 / 100", "tests": tests})
-    reason = message if "ResNet50" in message else f"ResNet50: {message}"  # which function ran into it
-    assert class_report.problems([sub]) == [{"submission": "s", "kind": kind, "reasons": [reason], "score": 90,
-                                             "report": ""}]
+def test_limits_are_read_from_the_results_data_not_their_wording(measured, kind, expected_outputs):
+    result = judge("s.ipynb", expected_outputs, {**expected_outputs, "ResNet50": measured})
+    sub = class_report.Submission("s", report.gradescope(result))
+    [problem] = class_report.problems([sub])
+    assert problem["kind"] == kind and measured.missing in problem["reasons"][0]
+    assert sub.payload["extra_data"]["limits"] == [{"kind": kind, "reason": measured.missing, "function": "ResNet50"}]
+    # The output's wording plays no part: the same payload with its texts reworded is classified the same.
+    reworded = json.loads(json.dumps(sub.payload))
+    reworded["output"] = "Score: see below"
+    for t in reworded["tests"]:
+        t["output"] = "reworded"
+    reworded["extra_data"]["limits"][0]["reason"] = "ResNet50: reworded"
+    assert class_report.problems([class_report.Submission("s", reworded)])[0] == {
+        "submission": "s", "kind": kind, "reasons": ["ResNet50: reworded"], "score": result.score, "report": ""}
 
 
-def test_a_student_exception_is_not_a_limit():
-    tests = [{"name": "ResNet50: shapes", "score": 0, "max_score": 10,
-              "output": "measuring ResNet50 failed: NameError: name 'Conv2D' is not defined",
-              "extra_data": {"function": "ResNet50", "aspect": "shapes"}}]
-    assert class_report.problems([class_report.Submission("s", {"score": 90, "output": "", "tests": tests})]) == []
+def test_a_student_exception_is_not_a_limit(expected_outputs):
+    measured = grade.measurement_from_outputs("ResNet50", [{"output_type": "error", "ename": "NameError",
+                                                           "evalue": "name 'Conv2D' is not defined"}])
+    result = judge("s.ipynb", expected_outputs, {**expected_outputs, "ResNet50": measured})
+    assert class_report.problems([class_report.Submission("s", report.gradescope(result))]) == []
 
 
 def test_class_command_refuses_a_folder_without_results(tmp_path, capsys):
