@@ -74,10 +74,17 @@ def _class(expected):
 
 def write_results(tmp_path, expected):
     """Write the class's notebooks and results folder; return (results folder, {folder: (notebook, key)})."""
+    return write_class(tmp_path, expected, _class(expected))
+
+
+def write_class(tmp_path, expected, students, key="key-of-{}"):
+    """Write each (name, notebook or raw bytes, {function: measurement} or None) as a batch would, judged
+    against `expected`; return (results folder, {folder: (notebook, key)}). Written again into the same
+    folder, it is a regrade: `key` (formatted with the name) stands for the batch manifest's key."""
     subs, out = tmp_path / "submissions", tmp_path / "results"
-    subs.mkdir(parents=True)
+    subs.mkdir(parents=True, exist_ok=True)
     sources = {}
-    for name, nb, measured in _class(expected):
+    for name, nb, measured in students:
         path = subs / f"{name}.ipynb"
         if isinstance(nb, bytes):
             path.write_bytes(nb)
@@ -87,9 +94,8 @@ def write_results(tmp_path, expected):
             notebooks.write(nb, path)
             result = judge(path.name, expected, measured)
         folder = out / name
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").write_text(report.results_json(report.gradescope(result)))
         (folder / "report.html").write_text(html_report.render(result))
-        sources[folder] = (path, f"key-of-{name}")
+        sources[folder] = (path, key.format(name))
     return out, sources
-
