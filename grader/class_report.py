@@ -2,7 +2,9 @@
 
 Everything is computed from what the batch wrote for each submission (Gradescope's
 results.json, and the graded code for the identical-answers groups), so the report of a
-resumed or rebuilt batch is the same as that of a batch graded in one go.
+resumed or rebuilt batch is the same as that of a batch graded in one go. Only the data
+fields of results.json are read (scores, and `extra_data`: error, limits, hint ids, findings),
+never the wording of its messages, so rewording a message changes nothing here.
 """
 
 import re
