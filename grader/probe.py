@@ -335,14 +335,89 @@ def _seeded_value(var_name, shape, rng):
     return rng.normal(0.0, 0.1, shape)
 
 
-def set_seeded_weights(nodes, records, pairs):
+class SeededWeights:
+    """Seeded weight values, each drawn once: the two ResNet50 cases share all but the last layer's.
+
+    A value is keyed by everything that decides it (seed, variable name, shape, dtype), so a
+    cached value is the value a fresh draw would give. `draw_ahead` draws the values the
+    reference's layers will want in a background thread (numpy draws without holding the GIL),
+    while the student's model is being built on the main thread.
+    """
+
+    def __init__(self):
+        self._values = {}
+        self._thread = None
+
+    @staticmethod
+    def draw(seed, name, shape, dtype):
+        return _seeded_value(name, shape, _rng(*seed, name)).astype(np.dtype(dtype))
+
+    def wait(self):
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def get(self, seed, name, shape, dtype):
+        self.wait()
+        key = (tuple(seed), name, tuple(int(d) for d in shape), str(np.dtype(dtype)))
+        if key not in self._values:
+            self._values[key] = self.draw(*key)
+        return self._values[key]
+
+    def draw_ahead(self, wanted):
+        """Draw (seed, name, shape, dtype) values in a background thread; `get` waits for it."""
+        import threading
+
+        def run():
+            for key in wanted:
+                if key not in self._values:
+                    self._values[key] = self.draw(*key)
+
+        self._thread = threading.Thread(target=run, name="seeded-weights", daemon=True)
+        self._thread.start()
+
+
+def reference_weights(reference, dtype):
+    """The (seed, name, shape, dtype) of every weight the reference's layers have, from their table.
+
+    Shapes follow from each layer's settings and its input's channels (channels last), so that
+    the values can be drawn before the submission's model exists. Only a prediction: a value is
+    used only where the submission's weight has exactly that seed, name, shape and dtype.
+    """
+    dtype = str(np.dtype(dtype))
+    out = []
+    for r in reference:
+        seed, parents = ("reference", r["index"]), r.get("parents") or []
+        cfg = r.get("config") or {}
+        try:
+            channels = int(reference[parents[0]]["output_shape"][-1]) if parents else None
+            if r["kind"] == "conv2d" and channels:
+                shapes = {"kernel": (*cfg["kernel_size"], channels, cfg["filters"])}
+                if cfg.get("use_bias", True):
+                    shapes["bias"] = (cfg["filters"],)
+            elif r["kind"] == "dense" and channels:
+                shapes = {"kernel": (channels, cfg["units"]), "bias": (cfg["units"],)}
+            elif r["kind"] == "batchnorm":
+                width = (int(r["output_shape"][cfg["axis"][0]]),)
+                shapes = dict.fromkeys(("gamma", "beta", "moving_mean", "moving_variance"), width)
+            else:
+                continue
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        out += [(seed, name, tuple(int(d) for d in shape), dtype) for name, shape in shapes.items()]
+    return out
+
+
+def set_seeded_weights(nodes, records, pairs, drawn=None):
     """Set every weight from a fixed seed, so the student's initializers play no part.
 
     A layer paired with a reference layer gets that reference layer's weights: the
     seed is the reference layer's index, never the layer's own settings, so a setting
     that changes nothing (padding on a 1x1 convolution) changes no weight here or
     downstream. A layer with no partner is seeded from what it computes (its key).
+    `drawn` (a SeededWeights) keeps values already drawn.
     """
+    drawn = drawn or SeededWeights()
     partner_of = {s: r for r, s in pairs.items()}
     done, occurrences = set(), {}
     for node, record in zip(nodes, records):
@@ -358,8 +433,7 @@ def set_seeded_weights(nodes, records, pairs):
             seed = ("unpaired", record["key"], occurrence)
         for w_index, var in enumerate(getattr(op, "weights", [])):
             name = str(getattr(var, "name", "")).split("/")[-1].split(":")[0] or f"weight{w_index}"
-            value = _seeded_value(name, var.shape, _rng(*seed, name))
-            var.assign(value.astype(np.dtype(getattr(var, "dtype", "float32"))))
+            var.assign(drawn.get(seed, name, var.shape, getattr(var, "dtype", "float32")))
 
 
 # ----------------------------------------------------------------------------- activations
@@ -393,11 +467,13 @@ def activations(model, nodes, x):
     tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
     result = {}
     for mode, training in (("inference", False), ("training", True)):
-        arrays = [np.asarray(keras.ops.convert_to_numpy(o), dtype="float64") for o in tap([x], training=training)]
-        result[mode] = {
-            "output": arrays[-1].astype("float32"),
-            "layers": {str(i): fingerprint(a) for i, a in zip(probed, arrays)},
-        }
+        outputs = list(tap([x], training=training))
+        output = np.asarray(keras.ops.convert_to_numpy(outputs[-1]), dtype="float64").astype("float32")
+        layers = {}
+        for k, i in enumerate(probed):  # one layer's float64 copy at a time, each output let go once summarised
+            layers[str(i)] = fingerprint(keras.ops.convert_to_numpy(outputs[k]))
+            outputs[k] = None
+        result[mode] = {"output": output, "layers": layers}
     return result
 
 
@@ -424,14 +500,14 @@ def _input_of(tensor):
     return node.outputs[0]
 
 
-def measure_case(function_name, fn, case, seen=None, reference=None, dtype="float32"):
+def measure_case(function_name, fn, case, seen=None, reference=None, dtype="float32", drawn=None):
     """Build the function's model for one case, seed its weights, and measure it.
 
     `seen` collects tensors handed to the blocks while ResNet50 is built, so that
     if building fails, the layers built so far can still be reported. `reference`
     is the reference's layer table for this case: each layer paired with one of
     its layers gets that layer's weights. Without it (measuring the reference
-    itself) every layer is its own partner.
+    itself) every layer is its own partner. `drawn` keeps the seeded values drawn so far.
     """
     import keras
 
@@ -466,7 +542,7 @@ def measure_case(function_name, fn, case, seen=None, reference=None, dtype="floa
         nodes = graph_nodes(model)
         records = layer_table(nodes)
         pairs = pair_layers(reference, records) if reference is not None else {r["index"]: r["index"] for r in records}
-        set_seeded_weights(nodes, records, pairs)
+        set_seeded_weights(nodes, records, pairs, drawn)
         out["layers"] = records
         out["output_shape"] = _shape(model.outputs[0])
         out["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
@@ -511,14 +587,19 @@ def measure_function(function_name, fn, cases, blocks=None, reference=None, dtyp
 
     floatx = keras.config.floatx()
     keras.config.set_floatx(dtype)
+    drawn = SeededWeights()
+    if reference is not None:  # the reference's weights are drawn while the student's model is built
+        wanted = [reference_weights(reference.get(case["id"], []), dtype) for case in cases]
+        drawn.draw_ahead(list(dict.fromkeys(key for keys in wanted for key in keys)))
     try:
         results = []
         for case in cases:
             seen.clear()
             table = None if reference is None else reference.get(case["id"], [])
-            results.append(measure_case(function_name, fn, case, seen, table, dtype))
+            results.append(measure_case(function_name, fn, case, seen, table, dtype, drawn))
         return {"function": function_name, "cases": results}
     finally:
+        drawn.wait()
         keras.config.set_floatx(floatx)
         for name, old in saved.items():
             if old is None:
