@@ -1,0 +1,185 @@
+"""Where one grade's time goes, phase by phase: the kernel's start and imports, each function's build,
+weights and runs, the encoding, and the grader's validation, judging and reports.
+
+The probe's phases are measured in this process on the solution (the same calls a kernel makes on a
+correct submission), for this tree's probe and for a baseline's (`--baseline REV`, default HEAD),
+runs interleaved after one discarded warm-up run, medians. The kernel's phases are measured on a real
+kernel with this tree's sandbox. Wall-clock seconds; asserts nothing.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import types
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from grader.native_logs import filtered_stderr  # noqa: E402
+
+PROBE_PHASES = ("build", "tables", "weights", "runs")
+
+
+def baseline_source(rev, path):
+    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def freezes(setup_source):
+    """Whether a grading notebook's setup cell freezes the garbage collector's view of the imports."""
+    return "gc.freeze()" in setup_source
+
+
+def load_probe(source):
+    """A probe module from its source text, loaded as the kernel loads it."""
+    module = types.ModuleType("_bench_probe")
+    exec(compile(source, "<bench probe>", "exec"), module.__dict__)
+    return module
+
+
+class Clock:
+    """Seconds spent per phase name, added up."""
+
+    def __init__(self):
+        self.spent = {}
+
+    @contextmanager
+    def phase(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - start
+
+    def wrap(self, fn, name):
+        def timed(*args, **kwargs):
+            with self.phase(name() if callable(name) else name):
+                return fn(*args, **kwargs)
+        return timed
+
+
+def one_grade_phases(probe, expected, freeze=False):
+    """{phase: seconds} for measuring the solution with `probe`, then validating, judging and reporting it.
+
+    `freeze`: gc.freeze() first, as the grading notebook's setup cell does (undone at the end)."""
+    import gc
+
+    import solution
+    from grader import html_report, report
+    from grader.judge import judge
+    from grader.matching import reference_tables
+    from grader.measurement import from_wire
+    from grader.spec import CASES, FUNCTIONS
+
+    clock, current = Clock(), [""]
+    saved = {n: getattr(probe, n) for n in ("graph_nodes", "layer_table", "pair_layers", "set_seeded_weights",
+                                             "activations")}
+    phase_of = {"graph_nodes": "tables", "layer_table": "tables", "pair_layers": "tables",
+                "set_seeded_weights": "weights", "activations": "runs"}
+    for n, fn in saved.items():
+        setattr(probe, n, clock.wrap(fn, lambda n=n: f"{current[0]}: {phase_of[n]}"))
+    measured = {}
+    if freeze:
+        gc.freeze()
+    try:
+        for f in FUNCTIONS:
+            current[0] = f
+            build = clock.wrap(getattr(solution, f), f"{f}: build")  # ResNet50's includes its blocks'
+            with clock.phase(f"{f}: total"):
+                m = probe.measure_function(f, build, list(CASES[f]), reference=reference_tables(expected[f]))
+            with clock.phase("encode (kernel)"):
+                wire = json.dumps(probe.encode(m))
+            with clock.phase("validate (grader)"):
+                measured[f] = from_wire(json.loads(wire), f)
+            parts = sum(clock.spent.get(f"{f}: {n}", 0.0) for n in PROBE_PHASES)
+            clock.spent[f"{f}: other (clear_session, Model, ...)"] = clock.spent[f"{f}: total"] - parts
+    finally:
+        if freeze:
+            gc.unfreeze()
+        for n, fn in saved.items():
+            setattr(probe, n, fn)
+    with clock.phase("judge (grader)"):
+        result = judge("bench.ipynb", expected, measured)
+    with clock.phase("reports (grader)"):
+        report.results_json(report.gradescope(result))
+        html_report.render(result)
+        report.terminal(result)
+    return clock.spent
+
+
+def kernel_phases(limits):
+    """{phase: seconds}: a sandboxed kernel's start until it answers, then its `import keras`."""
+    from jupyter_client import BlockingKernelClient
+
+    from grader.kernel import Kernel
+
+    clock = Clock()
+    with clock.phase("kernel start (sandbox, ipykernel)"):
+        kernel = Kernel(limits, warm_up=False)
+        client = BlockingKernelClient(connection_file=kernel.km.connection_file)
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=120)
+    try:
+        with clock.phase("imports: keras + TensorFlow (kernel)"):
+            reply = client.execute_interactive("import keras", timeout=300, output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"import keras failed in the kernel: {reply['content']}")
+    finally:
+        client.stop_channels()
+        kernel.close()
+    return clock.spent
+
+
+def measure(repeat, baseline, limits=None):
+    """{"before"/"after": {phase: [seconds per run]}}, runs interleaved, one discarded warm-up run first."""
+    from grader.expected import load_all
+    from grader.sandbox import Limits
+
+    expected = load_all()
+    from grader import grading_notebook
+
+    probes = {"before": (load_probe(baseline_source(baseline, "grader/probe.py")),
+                         freezes(baseline_source(baseline, "grader/grading_notebook.py"))),
+              "after": (load_probe((ROOT / "grader" / "probe.py").read_text()), freezes(grading_notebook.SETUP))}
+    with filtered_stderr():
+        one_grade_phases(probes["after"][0], expected)  # first builds pay one-time costs: not counted
+        runs = {k: {} for k in probes}
+        for _ in range(repeat):
+            kernel = kernel_phases(limits or Limits())
+            for k, (probe, freeze) in probes.items():
+                for name, s in {**kernel, **one_grade_phases(probe, expected, freeze)}.items():
+                    runs[k].setdefault(name, []).append(s)
+    return runs
+
+
+def table(runs):
+    """The phase table as text lines: phase, median before, median after."""
+    med = statistics.median
+    names = list(runs["after"]) + [n for n in runs["before"] if n not in runs["after"]]
+    order = sorted(names, key=lambda n: (not n.startswith(("kernel", "imports")), n.endswith("(grader)"),
+                                         n.split(":")[0] if ":" in n else "~", "total" in n))
+    lines = [f"{'phase (one grade, wall s)':<56}{'before':>9}{'after':>9}"]
+    for n in order:
+        b, a = runs["before"].get(n), runs["after"].get(n)
+        cell = lambda v: f"{med(v):>9.2f}" if v else f"{'-':>9}"  # noqa: E731
+        lines.append(f"{n:<56}{cell(b)}{cell(a)}")
+    return lines
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--baseline", default="HEAD", help="the commit whose probe is 'before'")
+    args = p.parse_args(argv)
+    print("\n".join(table(measure(args.repeat, args.baseline))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
