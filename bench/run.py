@@ -7,6 +7,9 @@
 (c) full execution: `jupyter nbconvert --execute` of the same notebook, training cut to 1 epoch;
     the figure for 10 epochs is projected from the training cell's own time.
 (d) a batch of N generated submissions (correct and mistaken) with the default workers.
+(e) before / after: one grade and a batch of distinct submissions graded by a baseline commit's grader
+    and by this tree's, alternating, with their results compared; then where one grade's time goes,
+    phase by phase, before and after (bench/before_after.py, bench/phases.py).
 Medians of --repeat runs where a row is repeated. Prints figures, then ratios. Asserts nothing.
 """
 
@@ -26,7 +29,7 @@ import nbformat
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from grader.native_logs import filtered_stderr  # noqa: E402
 
@@ -34,6 +37,8 @@ with filtered_stderr():  # this process imports TensorFlow (through the corpus):
     import corpus  # noqa: E402
     import notebooks  # noqa: E402
 from grader.batch import Batch  # noqa: E402
+import before_after  # noqa: E402
+import phases  # noqa: E402
 from grader.sandbox import Limits  # noqa: E402
 
 PY = sys.executable
@@ -160,6 +165,9 @@ def main(argv=None):
     p.add_argument("--check", type=int, default=4, help="submissions also graded one worker at a time, to compare")
     p.add_argument("--skip-full", action="store_true", help="skip row (c), which takes minutes")
     p.add_argument("--quick", action="store_true", help="rows (a) and (b) only: the sandbox's cost in a few minutes")
+    p.add_argument("--baseline", default=before_after.BASELINE, help="the commit graded as 'before' in (e)")
+    p.add_argument("--e-n", type=int, default=12, help="submissions in (e)'s batch")
+    p.add_argument("--skip-e", action="store_true", help="skip (e), before / after")
     args = p.parse_args(argv)
     before, after = isolation_levels()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -176,6 +184,12 @@ def main(argv=None):
             sequential = Batch(tmp / "sequential", Limits(), 1, progress=False).run(paths[: args.check])
             timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
             same = all(timeless(sequential[q]) == timeless(d_results[q]) for q in sequential)
+        e = None
+        if not (args.quick or args.skip_e):
+            folder = before_after.distinct_class(args.e_n, tmp / "distinct")
+            e = before_after.compare(solved, folder, tmp, ENV, repeat=max(1, min(args.repeat, 2)),
+                                     baseline=args.baseline)
+            e_phases = phases.table(phases.measure(args.repeat, args.baseline))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -201,6 +215,11 @@ def main(argv=None):
         print(f"{'(d) peak memory per worker, PSS (GiB)':<44}{d_peak[1] / 2**30:>10.2f}")
         print(f"{'(d) peak memory per worker, RSS sum (GiB)':<44}{d_peak[0] / 2**30:>10.2f}")
         print(f"{'(d) batch results = one-at-a-time results':<44}{'yes' if same else 'NO':>10}   ({args.check} compared)")
+    if e:
+        print()
+        print("\n".join(before_after.report(e, a_m)))
+        print()
+        print("\n".join(e_phases))
     print()
     print("ratios (goals: b/a <= 1.5, d/a <= 1.0 per submission, memory (PSS) <= 1.5 GiB per worker)")
     for level, runs in grades.items():

@@ -1,0 +1,139 @@
+"""The grader of a baseline commit beside this tree's, in one run: one grade, a batch, their results.
+
+Each side runs `python -m grader grade` from its own tree (the baseline exported with `git archive`),
+with the same interpreter and the default isolation; runs alternate (before, after, before, after)
+so both see the same machine. The batch's results.json files of both sides are compared, timings aside.
+"""
+
+import io
+import json
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+# The last commit before issue 18's speed work (seeded weights drawn once and ahead, gc.freeze).
+BASELINE = "3324b65"
+
+
+def export_tree(rev, folder):
+    """The files of commit `rev` in `folder` (a plain copy, no git)."""
+    archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=ROOT, check=True, capture_output=True).stdout
+    folder.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+class PeakPerWorker:
+    """Peak memory of each batch worker (a grandchild of this process: the grader's pool workers)
+    together with its kernels: the sum of their PSS and of their RSS."""
+
+    def __init__(self):
+        self.peak_pss = self.peak_rss = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        me = psutil.Process()
+        while not self.stop.is_set():
+            for grader in me.children():
+                try:
+                    workers = grader.children()
+                except psutil.Error:
+                    continue
+                for worker in workers:
+                    try:
+                        full = [p.memory_full_info() for p in [worker] + worker.children(recursive=True)]
+                    except psutil.Error:
+                        continue
+                    self.peak_rss = max(self.peak_rss, sum(m.rss for m in full))
+                    self.peak_pss = max(self.peak_pss, sum(getattr(m, "pss", m.rss) for m in full))
+            time.sleep(0.5)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def grade(tree, target, out, env):
+    """Seconds `python -m grader grade TARGET --out OUT` takes, run from `tree`."""
+    import sys
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "grader", "grade", str(target), "--out", str(out)], cwd=tree, check=True,
+                   env=dict(env, PYTHONPATH=str(tree)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def timeless(path):
+    result = json.loads(path.read_text())
+    result.pop("execution_time", None)
+    return result
+
+
+def same_results(out_a, out_b, names):
+    """How many of the notebooks' results.json are equal on both sides, timings aside."""
+    return sum(timeless(out_a / n / "results.json") == timeless(out_b / n / "results.json") for n in names)
+
+
+def compare(single, folder, tmp, env, repeat=2, baseline=BASELINE):
+    """{"one": {side: [s]}, "batch": {side: [s]}, "pss"/"rss": {side: peak bytes}, "same": (equal, compared)}."""
+    trees = {"before": export_tree(baseline, tmp / "baseline"), "after": ROOT}
+    names = sorted(p.stem for p in Path(folder).glob("*.ipynb"))
+    out = {"one": {k: [] for k in trees}, "batch": {k: [] for k in trees}, "pss": {}, "rss": {}}
+    for i in range(repeat):
+        for side, tree in trees.items():
+            out["one"][side].append(grade(tree, single, tmp / f"one-{side}-{i}", env))
+    for i in range(repeat):
+        for side, tree in trees.items():
+            with PeakPerWorker() as mem:
+                out["batch"][side].append(grade(tree, folder, tmp / f"batch-{side}-{i}", env))
+            out["pss"][side] = max(out["pss"].get(side, 0), mem.peak_pss)
+            out["rss"][side] = max(out["rss"].get(side, 0), mem.peak_rss)
+    out["same"] = (same_results(tmp / "batch-before-0", tmp / "batch-after-0", names), len(names))
+    out["n"] = len(names)
+    return out
+
+
+def distinct_class(n, folder):
+    """N distinct submissions: correct ones (the corpus's equivalent answers) alternating with mistaken ones."""
+    import corpus
+    import notebooks
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        pool = corpus.EQUIVALENTS if i % 2 == 0 else corpus.MISTAKES
+        v = pool[(i // 2) % len(pool)]
+        notebooks.write(notebooks.solved(**{v.function: v.source()}), folder / f"student{i:03d}.ipynb")
+    return folder
+
+
+def report(result, floor_median):
+    """The rows and ratios, as text lines."""
+    import statistics
+
+    med = statistics.median
+    lines = [f"{'before / after (baseline ' + BASELINE + ', runs alternating)':<44}{'before':>10}{'after':>10}"]
+    one = {k: med(v) for k, v in result["one"].items()}
+    per = {k: med(v) / result["n"] for k, v in result["batch"].items()}
+    lines.append(f"{'(e) one grade (s)':<44}{one['before']:>10.2f}{one['after']:>10.2f}")
+    label = f"(e) batch of {result['n']}, per submission (s)"
+    lines.append(f"{label:<44}{per['before']:>10.2f}{per['after']:>10.2f}")
+    for key, label in (("pss", "PSS"), ("rss", "RSS sum")):
+        lines.append(f"{f'(e) peak memory per worker, {label} (GiB)':<44}"
+                     f"{result[key]['before'] / 2**30:>10.2f}{result[key]['after'] / 2**30:>10.2f}")
+    lines.append(f"{'(e) one grade / floor':<44}{one['before'] / floor_median:>10.2f}{one['after'] / floor_median:>10.2f}")
+    lines.append(f"{'(e) batch per submission / floor':<44}{per['before'] / floor_median:>10.2f}"
+                 f"{per['after'] / floor_median:>10.2f}")
+    equal, compared = result["same"]
+    lines.append(f"(e) results.json the same before and after, timings aside: {equal} of {compared}")
+    return lines
