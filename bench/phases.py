@@ -4,9 +4,9 @@ weights and runs, the encoding, and the grader's validation, judging and reports
 The probe's phases are measured in this process on the solution (the same calls a kernel makes on a
 correct submission), for this tree's probe and for a baseline's (`--baseline REV`, default the commit
 before the speed work), runs interleaved after one discarded warm-up run, medians; "after" also freezes
-the garbage collector first where this tree's grading notebook does. The kernel's phases (unchanged
-code) are measured once per round on a real kernel with this tree's sandbox and shown in both
-columns. Wall-clock seconds; asserts nothing.
+the garbage collector first where this tree's grading notebook does. The kernel's phases are measured
+on a real kernel with this tree's sandbox, running each side's warm-up (its TensorFlow import).
+Wall-clock seconds; asserts nothing.
 """
 
 import argparse
@@ -115,8 +115,18 @@ def one_grade_phases(probe, expected, freeze=False):
     return clock.spent
 
 
-def kernel_phases(limits):
-    """{phase: seconds}: a sandboxed kernel's start until it answers, then its `import keras`."""
+def warm_up_of(kernel_source):
+    """The WARM_UP code a kernel.py runs at kernel start (its TensorFlow import)."""
+    import ast
+
+    for node in ast.parse(kernel_source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "WARM_UP" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return "import keras"
+
+
+def kernel_phases(limits, warm_up="import keras"):
+    """{phase: seconds}: a sandboxed kernel's start until it answers, then its warm-up (`import keras`)."""
     from jupyter_client import BlockingKernelClient
 
     from grader.kernel import Kernel
@@ -130,7 +140,7 @@ def kernel_phases(limits):
         client.wait_for_ready(timeout=120)
     try:
         with clock.phase("imports: keras + TensorFlow (kernel)"):
-            reply = client.execute_interactive("import keras", timeout=300, output_hook=lambda msg: None)
+            reply = client.execute_interactive(warm_up, timeout=300, output_hook=lambda msg: None)
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"import keras failed in the kernel: {reply['content']}")
     finally:
@@ -148,14 +158,16 @@ def measure(repeat, baseline, limits=None):
     from grader import grading_notebook
 
     probes = {"before": (load_probe(baseline_source(baseline, "grader/probe.py")),
-                         freezes(baseline_source(baseline, "grader/grading_notebook.py"))),
-              "after": (load_probe((ROOT / "grader" / "probe.py").read_text()), freezes(grading_notebook.SETUP))}
+                         freezes(baseline_source(baseline, "grader/grading_notebook.py")),
+                         warm_up_of(baseline_source(baseline, "grader/kernel.py"))),
+              "after": (load_probe((ROOT / "grader" / "probe.py").read_text()), freezes(grading_notebook.SETUP),
+                        warm_up_of((ROOT / "grader" / "kernel.py").read_text()))}
     with filtered_stderr():
         one_grade_phases(probes["after"][0], expected)  # first builds pay one-time costs: not counted
         runs = {k: {} for k in probes}
         for _ in range(repeat):
-            kernel = kernel_phases(limits or Limits())
-            for k, (probe, freeze) in probes.items():
+            for k, (probe, freeze, warm_up) in probes.items():
+                kernel = kernel_phases(limits or Limits(), warm_up)
                 for name, s in {**kernel, **one_grade_phases(probe, expected, freeze)}.items():
                     runs[k].setdefault(name, []).append(s)
     return runs
