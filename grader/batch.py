@@ -1,18 +1,16 @@
-"""Grade a class: parallel workers with warm kernels, atomic results, a gradebook, and resume.
+"""Grade a class: plan, resume, record each result, the gradebook and the class report.
 
-The parent process is the only writer: workers grade and return results, the
-parent writes each results.json atomically, records its hash in a manifest, and
-rewrites the gradebook. A submission whose content, grader and expected outputs
-are unchanged since its recorded result is not graded again.
+One batch, two executors: the local pool (grader.local_pool, the default) or a Dask cluster
+(grader.dask_pool) grades; either yields each submission's result, and this process alone
+writes: each results.json and report.html (grader.record), the manifest, the gradebook and
+the class report. A submission whose content, grader and expected outputs are unchanged
+since its recorded result is not graded again.
 """
 
-import concurrent.futures as cf
 import csv
 import hashlib
 import io
 import json
-import multiprocessing
-import os
 import signal
 import threading
 import warnings
@@ -21,40 +19,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grader import class_files, leftovers
 from grader import expected as expected_outputs
-from grader import html_report, leftovers, report, sandbox
-from grader.grade import failed_result, grade_notebook
+from grader.grade import failed_result
+from grader.local_pool import LocalPool
+from grader.record import MANIFEST, grader_fingerprint, manifest_entry, read_manifest, submission_key, write_atomic
+from grader.record import write_result
 from grader.sandbox import Limits
 
-GRADER_DIR = Path(__file__).parent
-MANIFEST = ".grader-manifest.json"
-
-
-def write_atomic(path, text):
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def grader_fingerprint(expected_dir=expected_outputs.DEFAULT_DIR):
-    """A hash of the grader's code and expected outputs: results made by another grader are stale."""
-    h = hashlib.sha256()
-    for path in sorted(GRADER_DIR.glob("*.py")) + sorted(Path(expected_dir).glob("*")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    h.update((GRADER_DIR.parent / "solution" / "blocks.py").read_bytes())
-    return h.hexdigest()
-
-
-def submission_key(path, fingerprint):
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        data = b""
-    return hashlib.sha256(fingerprint.encode() + b"\0" + data).hexdigest()
+__all__ = ["MANIFEST", "Batch", "Job", "NotGraded", "gradebook_csv", "grader_fingerprint", "plan", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -64,10 +37,10 @@ class Job:
     key: str
 
 
-def plan(paths, out):
+def plan(paths, out, fingerprint=None):
     """One results folder per submission, named after it; clashing names get a numbered suffix."""
     seen, jobs = {}, []
-    fingerprint = grader_fingerprint()
+    fingerprint = fingerprint or grader_fingerprint()
     for p in paths:
         stem = p.stem
         n = seen.get(stem, 0)
@@ -77,69 +50,18 @@ def plan(paths, out):
     return jobs
 
 
-# ----------------------------------------------------------------------------- workers
+class NotGraded:
+    """The executor of a batch that cannot grade (its expected outputs cannot be loaded): every
+    submission gets a result, and a report, saying why."""
 
-_worker = {}
-# How each worker keeps its next kernel: started ahead, and whether it imports TensorFlow ahead too.
-POOL = {"ahead": int(os.environ.get("GRADER_POOL_AHEAD", "1")), "warm_up": os.environ.get("GRADER_POOL_WARM", "1") == "1"}
+    isolation = None
 
+    def __init__(self, reason):
+        self.reason = reason
 
-def _init_worker(limits, expected_dir):
-    import atexit
-
-    from grader.pool import WarmKernels
-
-    atexit.register(_close_worker)
-    _worker["limits"] = limits
-    _worker["expected"] = expected_outputs.load_all(expected_dir)
-    _worker["kernels"] = WarmKernels(limits, **POOL)
-    _worker["kernels"].fill()  # the first kernel warms up while the batch is being planned
-
-
-def _init_worker_process(limits, expected_dir):
-    """A pool worker: the parent alone decides when to stop (it ignores Ctrl-C), and it goes, with
-    its kernels, on SIGTERM or as soon as the parent dies."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_worker)
-    parent_death_signal(signal.SIGTERM)
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the signal was asked for
-        _stop_worker(signal.SIGTERM, None)
-    _init_worker(limits, expected_dir)
-
-
-def parent_death_signal(signum):
-    """Ask Linux to send `signum` to this process when the thread that started it ends."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _stop_worker(signum, frame):
-    """Kill this worker's kernels without talking to them, remove their folders, and exit at once."""
-    from grader.kernel import kill_all
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough (the pool sends it again when broken)
-    kill_all()
-    os._exit(128 + signum)
-
-
-def _grade_in_worker(path):
-    try:
-        return grade_notebook(path, _worker["expected"], _worker["limits"], _worker["kernels"].take)
-    except Exception as exc:  # never lose a submission to a grader bug
-        return failed_result(Path(path).name, f"internal grader error: {type(exc).__name__}: {exc}")
-
-
-def _close_worker():
-    if "kernels" in _worker:
-        _worker["kernels"].close()
-
-
-# ----------------------------------------------------------------------------- parent
+    def grade(self, jobs):
+        for job in jobs:
+            yield job, failed_result(job.path.name, self.reason), None
 
 
 class _signals_held:
@@ -155,24 +77,6 @@ class _signals_held:
     def __exit__(self, *exc):
         if self.held:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
-
-
-def _stop_pool(pool, grace=5.0):
-    """Stop every worker now: SIGTERM (each kills its kernels and exits), then SIGKILL for any left."""
-    import time
-
-    procs = list((pool._processes or {}).values())  # noqa: SLF001 (the executor has no public handle)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            sandbox.kill_tree(p.pid)  # its kernels die with it (bubblewrap --die-with-parent, pdeathsig)
-    leftovers.remove_stale()
 
 
 def gradebook_csv(rows):
@@ -195,23 +99,19 @@ def gradebook_csv(rows):
 
 
 class Batch:
+    """A class's results folder. `executor` grades (default: a LocalPool of `workers` processes
+    under `limits`); `expected_dir` is what the results are keyed on."""
+
     def __init__(self, out, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR,
-                 progress=True, visibility="visible"):
+                 progress=True, visibility="visible", executor=None):
         self.out = Path(out)
         self.visibility = visibility
-        # Resolved here, once, so that every worker runs its kernels the same way, the way reported.
-        self.limits = sandbox.resolve(limits) if limits.isolation == "auto" else limits
-        if self.limits is None:
-            raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
+        self.executor = executor or LocalPool(limits, workers, expected_dir)
         self.graded = self.total = 0  # submissions with results so far, and in all (for a stopped batch)
-        self.workers = workers or os.cpu_count() or 1
         self.expected_dir = expected_dir
         self.progress = progress
         self.manifest_path = self.out / MANIFEST
-        try:
-            self.manifest = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            self.manifest = {}
+        self.manifest = read_manifest(self.out)
 
     def _done(self, job):
         """Whether this exact submission was graded by this exact grader, and its results are intact."""
@@ -224,13 +124,10 @@ class Batch:
             return json.loads(text)
         return None
 
-    def _record(self, job, result):
-        payload = report.gradescope(result, self.visibility, sandbox.isolation_info(self.limits))
-        text = report.results_json(payload)
-        write_atomic(job.out / "results.json", text)
-        write_atomic(job.out / "report.html", html_report.render(result))
-        self.manifest[str(job.out.relative_to(self.out))] = {
-            "submission": str(job.path), "key": job.key, "results_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    def record(self, job, result, isolation):
+        """Write the submission's results.json and report.html, then its manifest entry."""
+        payload, text = write_result(job.out, result, self.visibility, isolation)
+        self.manifest[str(job.out.relative_to(self.out))] = manifest_entry(job.path, job.key, text)
         write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
         return payload
 
@@ -238,10 +135,11 @@ class Batch:
         """Grade every submission; return {submission path: results.json payload}.
 
         Ctrl-C or SIGTERM (raised here as KeyboardInterrupt) stops the workers and their kernels
-        within seconds and propagates; what was recorded stays, and `graded` says how much.
+        within seconds and propagates; so does an executor's error (a lost cluster). What was
+        recorded stays, with the gradebook and class report of it, and `graded` says how much.
         """
         leftovers.remove_stale()
-        jobs = plan(paths, self.out)
+        jobs = plan(paths, self.out, grader_fingerprint(self.expected_dir))
         payloads, todo = {}, []
         for job in jobs:
             cached = self._done(job)
@@ -253,52 +151,25 @@ class Batch:
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="nb", disable=not self.progress,
                    desc="grading", dynamic_ncols=True)
         try:
-            for job, result in self._grade(todo):
+            for job, result, isolation in self.executor.grade(todo):
                 with _signals_held():  # a stop waits until this submission's files are all written
-                    payloads[job] = self._record(job, result)
+                    payloads[job] = self.record(job, result, isolation)
                     self.graded += 1
                     self._write_gradebook(jobs, payloads)
                 if on_result:
                     on_result(job, result)
                 bar.update(1)
+        except Exception:  # the executor failed (a lost cluster): the class report of what was graded, then up
+            self._write_class_report(jobs)
+            raise
         finally:
             bar.close()
         self._write_gradebook(jobs, payloads)
         self._write_class_report(jobs)
         return {job.path: payloads[job] for job in jobs if job in payloads}
 
-    def _grade(self, jobs):
-        if not jobs:
-            return
-        if self.workers == 1 or len(jobs) == 1:
-            _init_worker(self.limits, self.expected_dir)
-            try:
-                for job in jobs:
-                    yield job, _grade_in_worker(job.path)
-            finally:
-                _close_worker()
-            return
-        ctx = multiprocessing.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker_process,
-                                      initargs=(self.limits, self.expected_dir))
-        try:
-            futures = {pool.submit(_grade_in_worker, job.path): job for job in jobs}
-            for future in cf.as_completed(futures):
-                job = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # a worker died: this submission still gets a result
-                    result = failed_result(job.path.name, f"the grading worker failed: {type(exc).__name__}: {exc}")
-                yield job, result
-        except BaseException:  # stopped (KeyboardInterrupt, SystemExit, the generator closed)
-            _stop_pool(pool)
-            raise
-        pool.shutdown(wait=True)
-
     def _write_class_report(self, jobs):
         """OUT/class.html and class.json, rebuilt from every results folder in OUT (grader.class_files)."""
-        from grader import class_files  # imports this module
-
         try:
             class_files.write(self.out, {job.out: (job.path, job.key) for job in jobs})
         except Exception as exc:  # every results.json is written by now: the class page must not fail the batch

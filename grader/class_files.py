@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 
 from grader import class_html, class_report, regrade, similarity
-from grader.batch import MANIFEST, write_atomic
 from grader.errors import SubmissionError
+from grader.record import read_manifest, write_atomic
 from grader.submission import extract_definitions, read_notebook
 
 CODE_FILE = "graded_code.json"
@@ -62,10 +62,7 @@ def _code(folder, notebook, key):
 
 def _sources(out, sources=None):
     """{results folder name: (notebook, key)}: as the batch gives them, else as its manifest in `out` records them."""
-    try:
-        manifest = json.loads((Path(out) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = read_manifest(out)
     given = {Path(k).name: v for k, v in (sources or {}).items()}
     found = {name: (entry.get("submission"), entry.get("key")) for name, entry in manifest.items()
              if isinstance(entry, dict)}

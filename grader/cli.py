@@ -61,6 +61,9 @@ def _parser():
                    help="GiB of memory a submission's kernel may use (default: %(default)s)")
     g.add_argument("--workers", type=int, default=None,
                    help="submissions graded at once in a batch (default: the number of CPUs)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); "
+                        "each worker needs only `dask worker ADDRESS` where the grader is installed (see docs/DEPLOY.md)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--run-as", default="", metavar="USER",
                    help="hardened mode, when grading as root: run kernels as this unprivileged user, which must "
@@ -179,6 +182,13 @@ def _grade(args):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     submissions = expand(args.submissions)
+    if args.scheduler:
+        if args.expected.resolve() != EXPECTED_DIR.resolve():
+            print("error: --expected cannot be used with --scheduler: each worker grades with the expected outputs "
+                  "installed with its grader", file=sys.stderr)
+            return 2
+        with _Stopped():
+            return _grade_batch(args, submissions, shown, limits_from(args, submissions))
     from grader.leftovers import NoRoom
     try:
         limits = resolved_limits(args, submissions)
@@ -204,19 +214,15 @@ def _grade(args):
 
 def _record_failures(args, submissions, why):
     """Grading cannot start at all: every submission still gets its results.json and report, saying why."""
-    from grader import html_report, report
-    from grader.batch import plan, write_atomic
+    from grader.batch import plan
     from grader.grade import failed_result
+    from grader.record import write_result
 
     batch = len(submissions) > 1 or any(p.is_dir() for p in args.submissions)
     for job in plan(submissions, args.out) if batch else ():
-        result = failed_result(job.path.name, why)
-        write_atomic(job.out / "results.json", report.results_json(report.gradescope(result)))
-        write_atomic(job.out / "report.html", html_report.render(result))
+        write_result(job.out, failed_result(job.path.name, why))
     if not batch and submissions:
-        result = failed_result(submissions[0].name, why)
-        write_atomic(args.out / "results.json", report.results_json(report.gradescope(result)))
-        write_atomic(args.out / "report.html", html_report.render(result))
+        write_result(args.out, failed_result(submissions[0].name, why))
 
 
 def _grade_one(args, submission, shown, limits):
@@ -225,9 +231,9 @@ def _grade_one(args, submission, shown, limits):
     except Exception:  # it fails again inside grading, which turns the reason into the result
         kernels = []
     from grader import expected as expected_outputs
-    from grader import html_report, report
-    from grader.batch import write_atomic
+    from grader import report
     from grader.grade import failed_result, grade_notebook
+    from grader.record import write_result
 
     def next_kernel():
         _Stopped.check()
@@ -245,35 +251,50 @@ def _grade_one(args, submission, shown, limits):
             k.close()
     _Stopped.check()
     isolation = sandbox.isolation_info(limits)
-    write_atomic(args.out / "results.json", report.results_json(report.gradescope(result, shown, isolation)))
-    write_atomic(args.out / "report.html", html_report.render(result))
+    write_result(args.out, result, shown, isolation)
     print(report.terminal(result, isolation))
     print(f"results: {args.out / 'results.json'}")
     return 0
 
 
-def _grade_batch(args, submissions, shown, limits):
+def _executor(args, limits):
+    """Who grades the batch: a Dask cluster (--scheduler), else the local pool; or, when this grader's
+    expected outputs cannot be loaded, no one, and every submission's result says why."""
+    from tqdm import tqdm
+
     from grader import expected as expected_outputs
     from grader import report
-    from grader.batch import Batch, write_atomic
-    from grader.grade import failed_result
+    from grader.batch import NotGraded
+    from grader.local_pool import LocalPool
+
+    if args.scheduler:
+        from grader.dask_pool import DaskPool
+
+        return DaskPool(args.scheduler, limits, say=lambda line: tqdm.write(line, file=sys.stderr))
     try:
         expected_outputs.load_all(args.expected)
     except GraderError as exc:
-        for s in submissions:
-            result = failed_result(s.name, f"the grader is not set up: {exc}")
-            write_atomic(args.out / s.stem / "results.json",
-                         report.results_json(report.gradescope(result, isolation=sandbox.isolation_info(limits))))
         print(f"Grading failed: {exc}")
-        return 0
+        return NotGraded(f"the grader is not set up: {exc}")
     print(report.isolation_line(sandbox.isolation_info(limits)), file=sys.stderr)
-    batch = Batch(args.out, limits, args.workers, args.expected, progress=not args.no_progress, visibility=shown)
+    return LocalPool(limits, args.workers, args.expected)
+
+
+def _grade_batch(args, submissions, shown, limits):
+    from grader.batch import Batch
+
+    batch = Batch(args.out, limits, expected_dir=args.expected, progress=not args.no_progress, visibility=shown,
+                  executor=_executor(args, limits))
     try:
         payloads = batch.run(submissions)
     except KeyboardInterrupt:
         print(f"stopped ({signal.Signals(_Stopped.signum).name}): {batch.graded} of {batch.total} submissions graded; "
               "run the same command again to grade the rest", file=sys.stderr)
         return 128 + _Stopped.signum
+    except GraderError as exc:  # the cluster: unreachable, lost, or no worker that can grade
+        print(f"error: {exc}; {batch.graded} of {batch.total} submissions graded (their results are kept); "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return 3
     width = max([len(p.name) for p in payloads] + [10])
     print("submission".ljust(width), "score".rjust(8))
     for path, payload in payloads.items():

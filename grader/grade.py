@@ -18,7 +18,7 @@ from grader.probe import WIRE_MIMETYPE
 from grader.results import MEMORY_ERRORS, Check, GradeResult, Limit
 from grader.sandbox import Limits
 from grader.spec import ASPECTS, CASES, FUNCTIONS, POINTS
-from grader.submission import extract_definitions, read_notebook
+from grader.submission import extract_definitions, parse_notebook, read_submission
 
 PROBE_SOURCE = Path(__file__).with_name("probe.py")
 BLOCKS_SOURCE = Path(__file__).parent.parent / "solution" / "blocks.py"
@@ -78,16 +78,26 @@ def definition_errors(notebook):
 
 
 def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
-    """Grade the notebook at `path` against the expected measurements.
-
-    `next_kernel` hands out started kernels (see grader.pool); by default one is started per need.
-    """
-    start = time.monotonic()
+    """Grade the notebook at `path` against the expected measurements (see grade_bytes)."""
     path = Path(path)
     try:
-        nb = read_notebook(path)
+        data = read_submission(path)
     except SubmissionError as exc:
-        return failed_result(path.name, str(exc), time.monotonic() - start, kind="unreadable")
+        return failed_result(path.name, str(exc), kind="unreadable")
+    return grade_bytes(path.name, data, expected, limits, next_kernel)
+
+
+def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None):
+    """Grade a notebook given as its file's bytes (what a Dask worker receives: no shared files).
+
+    `limits` must be resolved (grader.sandbox.resolve). `next_kernel` hands out started kernels
+    (see grader.pool); by default one is started per need.
+    """
+    start = time.monotonic()
+    try:
+        nb = parse_notebook(data, name)
+    except SubmissionError as exc:
+        return failed_result(name, str(exc), time.monotonic() - start, kind="unreadable")
     extraction = extract_definitions(nb)
     notebook = grading_notebook.build(
         extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS},
@@ -99,5 +109,5 @@ def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
                                   if run.failure else measurement_from_outputs(run.function, run.outputs))
     skipped = skipped_notes(notebook)
     notes = list(extraction.notes) + [note for note, _ in skipped]
-    return judge(path.name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook),
+    return judge(name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook),
                  [limit for _, limit in skipped])

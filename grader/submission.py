@@ -30,13 +30,17 @@ class Extraction:
     notes: tuple  # what was skipped and why, for the student
 
 
-def read_notebook(path):
-    """Parse the file as a v4 notebook, or raise SubmissionError saying plainly what is wrong."""
+def read_submission(path):
+    """The file's bytes, or SubmissionError saying why it cannot be read."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise SubmissionError(f"cannot read {path.name}: {exc.strerror or exc}") from None
-    return parse_notebook(data, path.name)
+
+
+def read_notebook(path):
+    """Parse the file as a v4 notebook, or raise SubmissionError saying plainly what is wrong."""
+    return parse_notebook(read_submission(path), path.name)
 
 
 def parse_notebook(data, name="submission"):

@@ -18,7 +18,7 @@ import notebooks
 from grader.batch import Batch
 from grader.cli import main
 from grader.grade import grade_notebook
-from grader.sandbox import GiB, Limits, namespaces_available
+from grader.sandbox import GiB, Limits, namespaces_available, resolve
 from grader.spec import FUNCTIONS
 from hostile import CASES
 
@@ -155,7 +155,7 @@ def test_deleted_cell_and_double_definition(tmp_path, expected_outputs):
     nb.metadata["kernelspec"] = {"name": "julia-1.9", "display_name": "Julia", "language": "julia"}
     start = time.monotonic()
     with Watch() as watch:
-        r = grade_notebook(notebooks.write(nb, tmp_path / "nb.ipynb"), expected_outputs, LIMITS)
+        r = grade_notebook(notebooks.write(nb, tmp_path / "nb.ipynb"), expected_outputs, resolve(LIMITS))
     assert time.monotonic() - start < BUDGET["base"]
     assert watch.peak < LIMITS.memory + 1 * GiB
     assert stray_processes() == []

@@ -50,11 +50,11 @@ def test_a_kernel_importing_tensorflow_prints_only_what_the_student_wrote(capfd)
     from nbclient import NotebookClient
 
     from grader.kernel import Kernel
-    from grader.sandbox import Limits
+    from grader.sandbox import Limits, resolve
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import os\nos.write(2, b'written by the student to fd 2\\n')\nimport tensorflow")])
-    kernel = Kernel(Limits(), warm_up=False)
+    kernel = Kernel(resolve(Limits()), warm_up=False)
     try:
         client = NotebookClient(nb, km=kernel.km, timeout=120, allow_errors=False)
         with client.setup_kernel():
