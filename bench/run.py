@@ -10,12 +10,15 @@
 (e) before / after: one grade and a batch of distinct submissions graded by a baseline commit's grader
     and by this tree's, alternating, with their results compared; then where one grade's time goes,
     phase by phase, before and after (bench/before_after.py, bench/phases.py).
+(f) the same batch on a Dask cluster of as many workers (scheduler and workers: separate
+    processes on 127.0.0.1, started before the clock), right after (d).
 Medians of --repeat runs where a row is repeated. Prints figures, then ratios. Asserts nothing.
 """
 
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -158,6 +161,38 @@ def batch(paths, tmp, workers):
     return seconds, (mem.peak, mem.peak_pss), results
 
 
+def dask_batch(paths, tmp, workers):
+    """(e): (seconds, results) of the batch on a local Dask cluster of `workers` one-thread workers."""
+    import socket
+
+    from grader.dask_pool import DaskPool
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(PY).parent / "dask")
+    run = lambda *args: subprocess.Popen([dask, *args, "--no-dashboard"], cwd=tmp, env=ENV, start_new_session=True,  # noqa: E731
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [run("scheduler", "--host", "127.0.0.1", "--port", str(port))]
+    procs += [run("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1") for _ in range(workers)]
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60, set_as_default=False) as c:
+            c.wait_for_workers(workers, timeout=120)
+        start = time.perf_counter()
+        results = Batch(tmp / "dask", progress=False, executor=DaskPool(address, Limits(), say=lambda line: None)).run(paths)
+        return time.perf_counter() - start, results
+    finally:
+        for p in procs[::-1]:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
@@ -184,6 +219,8 @@ def main(argv=None):
             sequential = Batch(tmp / "sequential", Limits(), 1, progress=False).run(paths[: args.check])
             timeless = lambda r: {k: v for k, v in r.items() if k != "execution_time"}  # noqa: E731
             same = all(timeless(sequential[q]) == timeless(d_results[q]) for q in sequential)
+            f_seconds, f_results = dask_batch(paths, tmp, workers)
+            f_same = all(timeless(f_results[q]) == timeless(d_results[q]) for q in d_results)
         e = None
         if not (args.quick or args.skip_e):
             folder = before_after.distinct_class(args.e_n, tmp / "distinct")
@@ -215,6 +252,9 @@ def main(argv=None):
         print(f"{'(d) peak memory per worker, PSS (GiB)':<44}{d_peak[1] / 2**30:>10.2f}")
         print(f"{'(d) peak memory per worker, RSS sum (GiB)':<44}{d_peak[0] / 2**30:>10.2f}")
         print(f"{'(d) batch results = one-at-a-time results':<44}{'yes' if same else 'NO':>10}   ({args.check} compared)")
+        print(f"{f'(f) the batch on Dask, {workers} workers: total':<44}{f_seconds:>10.2f}")
+        print(f"{'(f) per submission':<44}{f_seconds / args.n:>10.2f}")
+        print(f"{'(f) Dask results = local pool results':<44}{'yes' if f_same else 'NO':>10}   ({len(d_results)} compared)")
     if e:
         print()
         print("\n".join(before_after.report(e, a_m)))
@@ -226,6 +266,7 @@ def main(argv=None):
         print(f"  (b) / (a), isolation {level + ':':<12}{med(runs) / a_m:6.2f}")
     if not args.quick:
         print(f"  (d) per submission / (a)  {per / a_m:6.2f}")
+        print(f"  (f) Dask / (d) local pool {f_seconds / d_seconds:6.2f}   (goal <= 1.10)")
     if c:
         print(f"  (c) 10 epochs / (b)       {projected / b_m:6.1f}")
     return 0

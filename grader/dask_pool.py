@@ -111,8 +111,10 @@ class DaskPool:
         self.accepted, self.refused = {}, {}  # worker address -> isolation info / reason
 
     def _connect(self):
-        for name in ("distributed", "tornado"):  # one clear line of our own, not Dask's log
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        # One clear line of our own, not Dask's log (its loggers each have a level of their own).
+        for name in ["distributed", "tornado", *logging.root.manager.loggerDict]:
+            if name.split(".")[0] in ("distributed", "tornado"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             return Client(self.address)  # the default client: distributed.wait uses it
         except (OSError, TimeoutError, ValueError) as exc:
