@@ -34,7 +34,7 @@ def _report_page(result):
         return html_report.render(result)
     except Exception as exc:
         text = html.escape(report.terminal(result))
-        return (f"<!doctype html><meta charset=utf-8><title>{html.escape(result.name)}</title>"
+        return (f"<!doctype html><meta charset=utf-8><title>{html.escape(result.submission)}</title>"
                 f"<p>The full report could not be drawn ({html.escape(type(exc).__name__)}).</p><pre>{text}</pre>")
 
 
