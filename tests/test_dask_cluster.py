@@ -126,7 +126,12 @@ def cluster():
         yield c
     finally:
         c.close()
+        deadline = time.monotonic() + 10
+        while processes_naming(base) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [" ".join(p.cmdline())[:200] for p in processes_naming(base)]  # the workers' kernels died with them
         shutil.rmtree(base, ignore_errors=True)
+        assert left == [], left
 
 
 def cheap_class(folder, n_solved=1):
@@ -269,6 +274,7 @@ def test_a_killed_client_resumes_with_the_same_command(tmp_path, cluster, record
     assert sorted(recorded) == sorted(set(results(out)) - set(before))
     assert sorted(results(out)) == ["broken", "mistake", "solved0", "solved1"]
     assert {n: (out / n / "results.json").stat().st_mtime_ns for n in before} == before
+    assert not list(out.rglob(".*.tmp"))  # the killed client left no half-written file
 
 
 def test_a_worker_with_another_grader_is_refused_and_the_others_grade(tmp_path, cluster, capsys):
@@ -342,3 +348,4 @@ def test_the_scheduler_lost_midway_keeps_the_results_so_far(tmp_path, cluster):
     assert f"{len(kept)} of 4 submissions graded (their results are kept)" in m
     assert 2 <= len(kept) < 4
     assert sorted(record.read_manifest(out)) == sorted(kept)
+    assert not list(out.rglob(".*.tmp"))
