@@ -60,7 +60,7 @@ def _parser():
     g.add_argument("--memory", type=float, default=Limits.memory / 2**30,
                    help="GiB of memory a submission's kernel may use (default: %(default)s)")
     g.add_argument("--workers", type=int, default=None,
-                   help="submissions graded at once in a batch (default: the number of CPUs)")
+                   help="submissions graded at once in a batch by the local pool (default: the number of CPUs)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); "
                         "each worker needs only `dask worker ADDRESS` where the grader is installed (see docs/DEPLOY.md)")
