@@ -55,6 +55,7 @@ class NotGraded:
     submission gets a result, and a report, saying why."""
 
     isolation = None
+    grade_again = True  # nothing was graded: the next run grades them, even if nothing else changed
 
     def __init__(self, reason):
         self.reason = reason
@@ -125,9 +126,11 @@ class Batch:
         return None
 
     def record(self, job, result, isolation):
-        """Write the submission's results.json and report.html, then its manifest entry."""
+        """Write the submission's results.json and report.html, then its manifest entry (keyed on
+        nothing when the executor graded nothing, so that a resume grades it)."""
         payload, text = write_result(job.out, result, self.visibility, isolation)
-        self.manifest[str(job.out.relative_to(self.out))] = manifest_entry(job.path, job.key, text)
+        key = None if getattr(self.executor, "grade_again", False) else job.key
+        self.manifest[str(job.out.relative_to(self.out))] = manifest_entry(job.path, key, text)
         write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
         return payload
 

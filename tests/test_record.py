@@ -40,3 +40,11 @@ def test_a_batch_whose_expected_outputs_are_missing_still_records_every_student(
         assert "the grader is not set up" in (out / name / "report.html").read_text()
     assert (out / "gradebook.csv").read_text().count("\n") == 3
     assert json.loads((out / "class.json").read_text())["submissions"] == 2
+    assert all(entry["key"] is None for entry in manifest.values())  # graded by no one: graded next time
+
+    # Once the grader is set up, the same command grades them (here: each found not to be a notebook).
+    assert main(["grade", str(folder), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    for name in ("a", "b"):
+        r = json.loads((out / name / "results.json").read_text())
+        assert "not set up" not in r["output"] and "not a notebook" in r["output"], r["output"]
+    assert all(entry["key"] for entry in record.read_manifest(out).values())
