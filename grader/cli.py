@@ -194,7 +194,7 @@ def _grade(args):
         limits = resolved_limits(args, submissions)
     except NoRoom as exc:  # nothing can be graded here: each submission's result says why
         print(f"error: {exc}", file=sys.stderr)
-        _record_failures(args, submissions, str(exc))
+        _record_failures(args, submissions, str(exc), shown)
         return 0
     if limits is None:
         return 2
@@ -212,17 +212,17 @@ def _grade(args):
             return 128 + _Stopped.signum
 
 
-def _record_failures(args, submissions, why):
+def _record_failures(args, submissions, why, shown):
     """Grading cannot start at all: every submission still gets its results.json and report, saying why."""
-    from grader.batch import plan
+    from grader.batch import Batch, NotGraded
     from grader.grade import failed_result
     from grader.record import write_result
 
-    batch = len(submissions) > 1 or any(p.is_dir() for p in args.submissions)
-    for job in plan(submissions, args.out) if batch else ():
-        write_result(job.out, failed_result(job.path.name, why))
-    if not batch and submissions:
-        write_result(args.out, failed_result(submissions[0].name, why))
+    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+        Batch(args.out, expected_dir=args.expected, progress=False, visibility=shown,
+              executor=NotGraded(why)).run(submissions)
+    elif submissions:
+        write_result(args.out, failed_result(submissions[0].name, why), shown)
 
 
 def _grade_one(args, submission, shown, limits):
