@@ -152,8 +152,9 @@ def kernel_phases(limits, warm_up="import keras"):
 def measure(repeat, baseline, limits=None):
     """{"before"/"after": {phase: [seconds per run]}}, runs interleaved, one discarded warm-up run first."""
     from grader.expected import load_all
-    from grader.sandbox import Limits
+    from grader.sandbox import Limits, resolve
 
+    limits = limits or resolve(Limits())  # a kernel needs its isolation resolved
     expected = load_all()
     from grader import grading_notebook
 
@@ -167,7 +168,7 @@ def measure(repeat, baseline, limits=None):
         runs = {k: {} for k in probes}
         for _ in range(repeat):
             for k, (probe, freeze, warm_up) in probes.items():
-                kernel = kernel_phases(limits or Limits(), warm_up)
+                kernel = kernel_phases(limits, warm_up)
                 for name, s in {**kernel, **one_grade_phases(probe, expected, freeze)}.items():
                     runs[k].setdefault(name, []).append(s)
     return runs
