@@ -7,11 +7,10 @@ so both see the same machine. The batch's results.json files of both sides are c
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from memory import PeakPerWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 # The last commit before issue 18's speed work (seeded weights drawn once and ahead, gc.freeze).
@@ -24,41 +23,6 @@ def export_tree(rev, folder):
     folder.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)  # git's own archive: trusted
     return folder
-
-
-class PeakPerWorker:
-    """Peak memory of each batch worker (a grandchild of this process: the grader's pool workers)
-    together with its kernels: the sum of their PSS and of their RSS."""
-
-    def __init__(self):
-        self.peak_pss = self.peak_rss = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        me = psutil.Process()
-        while not self.stop.is_set():
-            for grader in me.children():
-                try:
-                    workers = grader.children()
-                except psutil.Error:
-                    continue
-                for worker in workers:
-                    try:
-                        full = [p.memory_full_info() for p in [worker] + worker.children(recursive=True)]
-                    except psutil.Error:
-                        continue
-                    self.peak_rss = max(self.peak_rss, sum(m.rss for m in full))
-                    self.peak_pss = max(self.peak_pss, sum(getattr(m, "pss", m.rss) for m in full))
-            time.sleep(0.5)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def grade(tree, target, out, env):
@@ -92,7 +56,7 @@ def compare(single, folder, tmp, env, repeat=2, baseline=BASELINE):
             out["one"][side].append(grade(tree, single, tmp / f"one-{side}-{i}", env))
     for i in range(repeat):
         for side, tree in trees.items():
-            with PeakPerWorker() as mem:
+            with PeakPerWorker(depth=2) as mem:
                 out["batch"][side].append(grade(tree, folder, tmp / f"batch-{side}-{i}", env))
             out["pss"][side] = max(out["pss"].get(side, 0), mem.peak_pss)
             out["rss"][side] = max(out["rss"].get(side, 0), mem.peak_rss)

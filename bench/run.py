@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ with filtered_stderr():  # this process imports TensorFlow (through the corpus):
     import notebooks  # noqa: E402
 from grader.batch import Batch  # noqa: E402
 import before_after  # noqa: E402
+from memory import PeakPerWorker  # noqa: E402
 import phases  # noqa: E402
 from grader.sandbox import Limits  # noqa: E402
 
@@ -53,39 +53,6 @@ def timed(cmd, env=None, **kw):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or ENV, cwd=ROOT,
                    **kw)
     return time.perf_counter() - start
-
-
-class PeakPerWorker:
-    """Samples, for each child of this process, the memory of it and all its descendants: the sum
-    of their RSS (which counts shared TensorFlow library pages once per process) and of their PSS
-    (shared pages divided among the processes sharing them: what they really take together)."""
-
-    def __init__(self):
-        self.peak = 0
-        self.peak_pss = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        me = psutil.Process()
-        while not self.stop.is_set():
-            for worker in me.children():
-                try:
-                    procs = [worker] + worker.children(recursive=True)
-                    full = [p.memory_full_info() for p in procs]
-                except psutil.Error:
-                    continue
-                self.peak = max(self.peak, sum(m.rss for m in full))
-                self.peak_pss = max(self.peak_pss, sum(getattr(m, "pss", m.rss) for m in full))
-            time.sleep(0.5)  # reading smaps is not free: sample gently
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def floor(repeat):
@@ -158,7 +125,7 @@ def batch(paths, tmp, workers):
         start = time.perf_counter()
         results = Batch(tmp / f"batch-{workers}", Limits(), workers, progress=False).run(paths)
         seconds = time.perf_counter() - start
-    return seconds, (mem.peak, mem.peak_pss), results
+    return seconds, (mem.peak_rss, mem.peak_pss), results
 
 
 def dask_batch(paths, tmp, workers):
