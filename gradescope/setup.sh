@@ -3,9 +3,11 @@
 # autograder image from autograder.zip (unpacked in /autograder/source); the Dockerfile runs the
 # very same script, so both deployments get the same Python and the same requirements.lock.
 #
-# Base: Ubuntu 22.04 (Gradescope's "Ubuntu 22.04" base image; the Dockerfile's FROM). Python 3.11
+# Base: Ubuntu 22.04 (Gradescope's "Ubuntu 22.04" base image; the Dockerfile's default FROM). Python 3.11
 # comes from Ubuntu's own python3.11 package (jammy universe); where that is missing, from the
-# deadsnakes PPA. The venv is $SOURCE/.venv, where run_autograder looks for it.
+# deadsnakes PPA. It runs unchanged on Debian 12 (bookworm), whose python3 is 3.11: the base
+# `make image` makes where no image registry can be reached. The venv is $SOURCE/.venv, where
+# run_autograder looks for it.
 set -euo pipefail
 
 PYTHON_VERSION=3.11

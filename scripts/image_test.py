@@ -1,0 +1,333 @@
+"""make image-test: build the container image, grade notebooks in containers, compare with local grading.
+
+    .venv/bin/python scripts/image_test.py [--no-build] [--keep DIR]
+
+Builds the image (scripts/image.sh build), then grades each notebook twice, interleaved: here with
+`python -m grader grade` and in a fresh container with `scripts/image.sh run` (no network, the
+notebook read-only, --cpus 1 --memory 5g). Each pair of results.json must be equal, the execution
+time and the isolation summary aside; every comparison is printed, and it exits 1 on any mismatch.
+
+The notebooks: a correct one, one with a mistake (no final ReLU in identity_block), a file that is
+not a notebook, and a hostile one whose functions try to reach the solution, the expected outputs
+and the grader (tests/hostile.py's attempts, filled in with the paths where it is graded), so that
+they keep their points only if every attempt is blocked.
+
+Also measured per container: wall time of the whole `run`, CPU time and peak memory of the
+container's process tree (sampled every 0.1 s, as gradescope/measure.py does on a host), and the
+cgroup's own CPU total, peak memory and caps where the host exposes them.
+Not part of `make test` (scripts/ is not collected by pytest): it downloads TensorFlow into the image.
+"""
+
+import argparse
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "gradescope")]
+
+from hostile import ATTEMPTS, Attempt, isolation_sources  # noqa: E402
+from measure import measure  # noqa: E402
+from notebooks import solution_sources, solved, write  # noqa: E402
+
+IMAGE_SH = ROOT / "scripts" / "image.sh"
+
+# The attempts at the grader's secrets and integrity, which must fail under every isolation level
+# (bubblewrap, or hardened as nobody). tests/test_isolation.py covers the rest on the host (other
+# processes seen, world-writable folders): inside a container those are the container's own, gone
+# with it.
+AIMED_AT_THE_GRADER = ("read-solution", "read-expected", "list-solution", "read-home", "read-root-only-file",
+                       "write-grader", "write-venv", "write-results-folder", "see-network-interface")
+MORE = (
+    Attempt("find-solution-anywhere", "ResNet50",
+            "found = []\n"
+            "for d, dirs, files in os.walk('/'):\n"
+            "    if d in ('/proc', '/sys', '/dev'):\n"
+            "        dirs[:] = []\n"
+            "        continue\n"
+            "    for f in files:\n"
+            "        if f in ('blocks.py', 'identity_block.json'):\n"
+            "            try:\n"
+            "                text = open(os.path.join(d, f), errors='replace').read()\n"
+            "            except OSError:\n"
+            "                continue\n"
+            "            if 'def identity_block' in text or 'res2a_branch2a' in text or '\"layers\"' in text:\n"
+            "                found.append(os.path.join(d, f))\n"
+            "assert found"),
+    Attempt("import-solution", "ResNet50", "import solution.blocks"),
+    Attempt("import-expected", "ResNet50", "import grader.expected as e\ne.load_all()"),
+    Attempt("signal-the-grader", "ResNet50",
+            "hits = []\n"
+            "for p in os.listdir('/proc'):\n"
+            "    if p.isdigit():\n"
+            "        try:\n"
+            "            if b'-m\\x00grader\\x00grade' in open(f'/proc/{p}/cmdline', 'rb').read():\n"
+            "                os.kill(int(p), 0)\n"
+            "                hits.append(p)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "assert hits"),
+)
+
+
+def hostile_notebook(path, places):
+    attempts = [a for a in ATTEMPTS if a.id in AIMED_AT_THE_GRADER] + list(MORE)
+    sources = isolation_sources(attempts)
+    for function, src in sources.items():
+        for key in sorted(places, key=len, reverse=True):  # EXPECTED_FILE before a shorter key inside it
+            src = src.replace(key, places[key])
+        sources[function] = src
+    return write(solved(**sources), path)
+
+
+def notebooks(folder, here_places):
+    """{name: (notebook for here, notebook for the container)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "correct").mkdir()
+    correct = write(solved(), folder / "correct" / "ResNets.ipynb")
+    src = solution_sources()["identity_block"]
+    assert src.count('return layers.Activation("relu")(X)') == 1
+    (folder / "mistake").mkdir()
+    mistake = write(solved(identity_block=src.replace('return layers.Activation("relu")(X)', "return X")),
+                    folder / "mistake" / "ResNets.ipynb")
+    (folder / "not-a-notebook").mkdir()
+    broken = folder / "not-a-notebook" / "ResNets.ipynb"
+    broken.write_text("this is not a notebook {")
+    (folder / "hostile-here").mkdir()
+    (folder / "hostile-container").mkdir()
+    here = hostile_notebook(folder / "hostile-here" / "ResNets.ipynb", here_places)
+    there = hostile_notebook(folder / "hostile-container" / "ResNets.ipynb", {
+        "REPO": "/autograder/source",
+        "EXPECTED_FILE": "/autograder/source/grader/expected/identity_block.json",
+        "HOME_SECRET": "/root/.profile",
+        "VENV_SITE": "/autograder/source/.venv/lib/python3.11/site-packages",
+        "OUT_DIR": "/autograder/results",
+        "TOKEN": here_places["TOKEN"],
+    })
+    return {"correct": (correct, correct), "mistake": (mistake, mistake),
+            "not-a-notebook": (broken, broken), "hostile": (here, there)}
+
+
+def comparable(results):
+    """results.json less what may differ between two gradings of the same notebook."""
+    r = json.loads(json.dumps(results))
+    r.pop("execution_time", None)
+    r.get("extra_data", {}).pop("isolation", None)
+    if r.get("extra_data") == {}:
+        r.pop("extra_data")
+    return r
+
+
+def cgroup_files(pid):
+    """{name: path} of the container's cgroup accounting files (v1 or v2), where they exist."""
+    files = {}
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return files
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(","):
+            base = Path("/sys/fs/cgroup") / c if c else Path("/sys/fs/cgroup")
+            want = {"cpuacct": {"cpu_ns": "cpuacct.usage"},
+                    "memory": {"mem_peak": "memory.max_usage_in_bytes", "mem_limit": "memory.limit_in_bytes"},
+                    "cpu": {"cpu_quota": "cpu.cfs_quota_us", "cpu_period": "cpu.cfs_period_us"},
+                    "": {"cpu_stat": "cpu.stat", "mem_peak": "memory.peak", "mem_limit": "memory.max",
+                         "cpu_max": "cpu.max"}}.get(c, {})
+            for name, fname in want.items():
+                f = base / path.lstrip("/") / fname
+                if f.exists():
+                    files[name] = f
+    return files
+
+
+def read_cgroup(files):
+    out = {}
+    for name, f in files.items():
+        try:
+            text = f.read_text().strip()
+        except OSError:
+            continue
+        if name == "cpu_stat":
+            m = re.search(r"usage_usec (\d+)", text)
+            if m:
+                out["cpu_ns"] = int(m.group(1)) * 1000
+        else:
+            out[name] = text
+    return out
+
+
+def container_pid(engine, name, proc):
+    while proc.poll() is None:
+        r = subprocess.run(engine + ["inspect", "--format", "{{.State.Pid}}", name],
+                           capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip().isdigit() and int(r.stdout) > 0:
+            return int(r.stdout)
+        time.sleep(0.1)
+    return None
+
+
+def run_in_container(engine, notebook, out, interval=0.1):
+    """scripts/image.sh run, with the container's process tree and cgroup sampled while it runs."""
+    name = f"resnet-grader-test-{uuid.uuid4().hex[:8]}"
+    log = out.parent / f"{out.name}.container.log"
+    start = time.monotonic()
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([str(IMAGE_SH), "run", str(notebook), str(out)], stdout=logf, stderr=logf,
+                                env={**os.environ, "IMAGE_CONTAINER_NAME": name})
+        pid = container_pid(engine, name, proc)
+        cpu, peak, group, files = {}, 0, {}, {}
+        if pid:
+            root = psutil.Process(pid)
+            files = cgroup_files(pid)
+            while proc.poll() is None:
+                try:
+                    tree = [root] + root.children(recursive=True)
+                except psutil.NoSuchProcess:
+                    break
+                rss = 0
+                for p in tree:
+                    try:
+                        with p.oneshot():
+                            t = p.cpu_times()
+                            cpu[(p.pid, p.create_time())] = t.user + t.system
+                            rss += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak = max(peak, rss)
+                group.update(read_cgroup(files))
+                time.sleep(interval)
+        proc.wait()
+    return {"wall_s": time.monotonic() - start, "cpu_s": sum(cpu.values()), "peak_rss_mib": peak / 2**20,
+            "exit": proc.returncode, "cgroup": group, "log": log}
+
+
+def grade_here(notebook, out):
+    env = {**os.environ, "TMPDIR": os.environ.get("IMAGE_TEST_TMPDIR", "/tmp")}  # short: the kernel's IPC socket path
+    cmd = [sys.executable, "-m", "grader", "grade", str(notebook), "--out", str(out)]
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        os.chdir(ROOT)
+        return measure(cmd)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def load(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return {"missing": f"{path}: {e}"}
+
+
+def describe(cg):
+    parts = []
+    if "cpu_ns" in cg:
+        parts.append(f"cgroup cpu {int(cg['cpu_ns']) / 1e9:.1f} s")
+    if "mem_peak" in cg:
+        parts.append(f"cgroup peak memory {int(cg['mem_peak']) / 2**20:.0f} MiB (with page cache)")
+    if "mem_limit" in cg:
+        v = cg["mem_limit"]
+        parts.append(f"memory cap {int(v) / 2**30:.2f} GiB" if v.isdigit() and int(v) < 2**62 else f"memory cap {v}")
+    if "cpu_quota" in cg and "cpu_period" in cg:
+        q, p = int(cg["cpu_quota"]), int(cg["cpu_period"])
+        parts.append(f"cpu cap {q / p:g} cpus" if q > 0 else "no cpu cap")
+    if "cpu_max" in cg:
+        parts.append(f"cpu.max {cg['cpu_max']}")
+    return "; ".join(parts) or "no cgroup accounting found"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="scripts/image_test.py", description=__doc__.splitlines()[0])
+    p.add_argument("--no-build", action="store_true", help="use the image already built")
+    p.add_argument("--keep", type=Path, help="keep the notebooks and results in this folder")
+    p.add_argument("--only", nargs="*", help="grade only these notebooks (correct, mistake, not-a-notebook, hostile)")
+    args = p.parse_args(argv)
+
+    if not args.no_build:
+        start = time.monotonic()
+        if subprocess.run([str(IMAGE_SH), "build"]).returncode != 0:
+            print("image-test: the image did not build")
+            return 1
+        print(f"image-test: build took {time.monotonic() - start:.0f} s")
+    engine_line = subprocess.run([str(IMAGE_SH), "engine"], capture_output=True, text=True, check=True).stdout.split()
+    if engine_line[0] == "podman":
+        os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "scripts" / "podman" / "containers.conf"))
+    image = os.environ.get("IMAGE", "resnet-grader")
+    size = subprocess.run(engine_line + ["image", "inspect", "--format", "{{.Size}}", image],
+                          capture_output=True, text=True).stdout.strip()
+    print(f"image-test: image {image} ({engine_line[0]}), {int(size) / 1e6:.0f} MB" if size.isdigit()
+          else f"image-test: no image {image}")
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="resnet-grader-image-test."))
+    if args.keep and work.exists():
+        shutil.rmtree(work)
+    token = uuid.uuid4().hex[:8]
+    home_secret = Path.home() / f".resnet-grader-secret-{token}"
+    home_secret.write_text("secret")
+    here_out = work / "here"
+    places = {"REPO": str(ROOT), "EXPECTED_FILE": str(ROOT / "grader" / "expected" / "identity_block.json"),
+              "HOME_SECRET": str(home_secret), "OUT_DIR": str(here_out / "hostile"), "TOKEN": token,
+              "VENV_SITE": next(str(s) for s in (ROOT / ".venv" / "lib").glob("python*/site-packages"))}
+    failures = 0
+    try:
+        nbs = notebooks(work / "notebooks", places)
+        for name, (here_nb, there_nb) in nbs.items():
+            if args.only and name not in args.only:
+                continue
+            a_out, b_out = here_out / name, work / "container" / name
+            a = grade_here(here_nb, a_out)
+            b = run_in_container(engine_line, there_nb, b_out)
+            ra, rb = load(a_out / "results.json"), load(b_out / "results.json")
+            same = comparable(ra) == comparable(rb)
+            planted = [str(f) for f in (a_out, b_out) for f in f.rglob(f"*{token}*")]
+            iso_a = ra.get("extra_data", {}).get("isolation", {}).get("level", "?")
+            iso_b = rb.get("extra_data", {}).get("isolation", {})
+            ok = same and not planted and "missing" not in rb
+            if name == "hostile":
+                breached = [t["name"] for t in rb.get("tests", []) if "isolation breached" in t.get("output", "")]
+                full = rb.get("score") == sum(t["max_score"] for t in rb.get("tests", []))
+                ok = ok and not breached and full
+            print(f"\n{name}: {'SAME' if same else 'DIFFERENT'} results here and in the container; "
+                  f"score {ra.get('score')} here, {rb.get('score')} in the container")
+            print(f"  here:      wall {a['wall_s']:.1f} s, cpu {a['cpu_s']:.1f} s, peak rss {a['peak_rss_mib']:.0f} MiB, "
+                  f"isolation {iso_a}")
+            print(f"  container: wall {b['wall_s']:.1f} s, cpu {b['cpu_s']:.1f} s, peak rss {b['peak_rss_mib']:.0f} MiB "
+                  f"(exit {b['exit']}); {describe(b['cgroup'])}")
+            print(f"  container isolation: {iso_b.get('level', '?')}: {iso_b.get('summary', '')}")
+            if name == "hostile":
+                print(f"  attempts: {', '.join(a.id for a in ATTEMPTS if a.id in AIMED_AT_THE_GRADER)}, "
+                      f"{', '.join(a.id for a in MORE)}: "
+                      + ("all blocked in both" if ok else f"breached in the container: {breached}"))
+            if planted:
+                print(f"  planted files found: {planted}")
+            if not same:
+                diff = difflib.unified_diff(json.dumps(comparable(ra), indent=1, sort_keys=True).splitlines(),
+                                            json.dumps(comparable(rb), indent=1, sort_keys=True).splitlines(),
+                                            "here", "container", lineterm="", n=1)
+                print("\n".join("  " + line for line in list(diff)[:80]))
+                print(f"  container log: {b['log']}")
+            failures += not ok
+    finally:
+        home_secret.unlink(missing_ok=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nimage-test: {'FAILED' if failures else 'passed'} ({failures} mismatch{'es' if failures != 1 else ''}; "
+          f"machine load average {os.getloadavg()[0]:.1f})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
