@@ -21,7 +21,12 @@
 #   IMAGE_ENGINE            docker or podman, instead of detecting
 #   PODMAN_STORAGE_DRIVER   default vfs
 #   IMAGE_CPUS, IMAGE_MEMORY  the caps of `run` (default 1 and 5g: docs/DEPLOY.md)
-#   IMAGE_RUN_FLAGS         more flags for `run` (e.g. --security-opt seccomp=unconfined)
+#   IMAGE_ISOLATION         what isolates the student's kernel in `run`: nobody (default: the
+#                           engine's default confinement; the kernel runs as nobody, with the
+#                           solution and expected outputs unreadable to it, as on Gradescope) or
+#                           bubblewrap (the container's /proc unmasked, so that bubblewrap can give
+#                           the kernel its own PID namespace and a view without those files at all)
+#   IMAGE_RUN_FLAGS         more flags for `run`
 #
 # The build, and only the build, uses the host's network (--network host), so apt and pip inside
 # it reach the package mirrors the way this host does; with podman it also gets the CA bundle and
@@ -102,7 +107,7 @@ pip_mounts() {
       true; } >"$conf"
     BUILD_FLAGS+=(--volume "$conf:/etc/pip.conf:ro")
     [ -n "$cert" ] && BUILD_FLAGS+=(--volume "$cert:/run/resnet-grader-build/ca.pem:ro")
-    say "pip in the build uses the host's ${cert:+CA bundle }${index:+index}"
+    say "pip in the build uses the host's${cert:+ CA bundle ($cert)}${index:+ index ($index)}"
 }
 
 build() {
@@ -141,7 +146,7 @@ build() {
 # Grade one notebook in a fresh container: no network, the notebook read-only, OUTDIR for the result.
 run() {
     [ $# -eq 2 ] || die "usage: scripts/image.sh run NOTEBOOK OUTDIR"
-    local notebook="$1" out="$2" sub name
+    local notebook="$1" out="$2" name isolation=()
     [ -f "$notebook" ] || die "no notebook at $notebook"
     choose_engine
     has_image "$IMAGE" || { say "no image $IMAGE yet: building it"; (build); }
@@ -149,16 +154,25 @@ run() {
     out="$(cd "$out" && pwd)"
     case "$out" in *:*|*,*) die "OUTDIR may not contain ':' or ',' (a container mount cannot name it): $out" ;; esac
     # The notebook, alone in a folder of its own, keeps its name whatever characters it holds.
-    sub="$(mktemp -d "${TMPDIR:-/tmp}/resnet-grader-submission.XXXXXX")"
-    trap 'rm -rf "$sub"' EXIT
-    cp "$notebook" "$sub/"
-    chmod -R a+rX "$sub"
+    SUB="$(mktemp -d "${TMPDIR:-/tmp}/resnet-grader-submission.XXXXXX")"
+    trap 'rm -rf "$SUB"' EXIT
+    cp "$notebook" "$SUB/"
+    chmod -R a+rX "$SUB"
+    case "${IMAGE_ISOLATION:-nobody}" in
+        nobody) ;;
+        # bubblewrap mounts a fresh /proc for the kernel's PID namespace, which the kernel refuses
+        # while the engine masks parts of the container's /proc (its default).
+        bubblewrap)
+            if [ "$KIND" = podman ]; then isolation=(--security-opt unmask=ALL)
+            else isolation=(--security-opt systempaths=unconfined --security-opt seccomp=unconfined); fi ;;
+        *) die "IMAGE_ISOLATION must be nobody or bubblewrap, not '${IMAGE_ISOLATION}'" ;;
+    esac
     name="${IMAGE_CONTAINER_NAME:-resnet-grader-$$}"
     # shellcheck disable=SC2086  # IMAGE_RUN_FLAGS is a list of flags
     "${ENGINE[@]}" run --rm --name "$name" --network none \
         --cpus "${IMAGE_CPUS:-1}" --memory "${IMAGE_MEMORY:-5g}" \
-        -v "$sub:/autograder/submission:ro" -v "$out:/autograder/results" \
-        ${IMAGE_RUN_FLAGS:-} "$IMAGE"
+        -v "$SUB:/autograder/submission:ro" -v "$out:/autograder/results" \
+        "${isolation[@]}" ${IMAGE_RUN_FLAGS:-} "$IMAGE"
 }
 
 case "${1:-}" in

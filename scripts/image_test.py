@@ -114,8 +114,10 @@ def notebooks(folder, here_places):
         "OUT_DIR": "/autograder/results",
         "TOKEN": here_places["TOKEN"],
     })
-    return {"correct": (correct, correct), "mistake": (mistake, mistake),
-            "not-a-notebook": (broken, broken), "hostile": (here, there)}
+    # (name, notebook here, notebook in the container, IMAGE_ISOLATION)
+    return [("correct", correct, correct, "nobody"), ("mistake", mistake, mistake, "nobody"),
+            ("not-a-notebook", broken, broken, "nobody"), ("hostile", here, there, "nobody"),
+            ("hostile-bubblewrap", here, there, "bubblewrap")]
 
 
 def comparable(results):
@@ -177,14 +179,14 @@ def container_pid(engine, name, proc):
     return None
 
 
-def run_in_container(engine, notebook, out, interval=0.1):
+def run_in_container(engine, notebook, out, isolation, interval=0.1):
     """scripts/image.sh run, with the container's process tree and cgroup sampled while it runs."""
     name = f"resnet-grader-test-{uuid.uuid4().hex[:8]}"
     log = out.parent / f"{out.name}.container.log"
     start = time.monotonic()
     with open(log, "wb") as logf:
         proc = subprocess.Popen([str(IMAGE_SH), "run", str(notebook), str(out)], stdout=logf, stderr=logf,
-                                env={**os.environ, "IMAGE_CONTAINER_NAME": name})
+                                env={**os.environ, "IMAGE_CONTAINER_NAME": name, "IMAGE_ISOLATION": isolation})
         pid = container_pid(engine, name, proc)
         cpu, peak, group, files = {}, 0, {}, {}
         if pid:
@@ -209,7 +211,7 @@ def run_in_container(engine, notebook, out, interval=0.1):
                 time.sleep(interval)
         proc.wait()
     return {"wall_s": time.monotonic() - start, "cpu_s": sum(cpu.values()), "peak_rss_mib": peak / 2**20,
-            "exit": proc.returncode, "cgroup": group, "log": log}
+            "exit": proc.returncode, "cgroup": group, "log": log, "pid_found": pid is not None}
 
 
 def grade_here(notebook, out):
@@ -255,6 +257,7 @@ def main(argv=None):
     p.add_argument("--keep", type=Path, help="keep the notebooks and results in this folder")
     p.add_argument("--only", nargs="*", help="grade only these notebooks (correct, mistake, not-a-notebook, hostile)")
     args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each comparison as it is made, also into a log
 
     if not args.no_build:
         start = time.monotonic()
@@ -279,24 +282,31 @@ def main(argv=None):
     home_secret.write_text("secret")
     here_out = work / "here"
     places = {"REPO": str(ROOT), "EXPECTED_FILE": str(ROOT / "grader" / "expected" / "identity_block.json"),
-              "HOME_SECRET": str(home_secret), "OUT_DIR": str(here_out / "hostile"), "TOKEN": token,
+              "HOME_SECRET": str(home_secret), "OUT_DIR": str(here_out / "hostile-here"), "TOKEN": token,
               "VENV_SITE": next(str(s) for s in (ROOT / ".venv" / "lib").glob("python*/site-packages"))}
     failures = 0
     try:
         nbs = notebooks(work / "notebooks", places)
-        for name, (here_nb, there_nb) in nbs.items():
+        graded_here = {}
+        for name, here_nb, there_nb, isolation in nbs:
             if args.only and name not in args.only:
                 continue
-            a_out, b_out = here_out / name, work / "container" / name
-            a = grade_here(here_nb, a_out)
-            b = run_in_container(engine_line, there_nb, b_out)
-            ra, rb = load(a_out / "results.json"), load(b_out / "results.json")
+            b_out = work / "container" / name
+            if here_nb not in graded_here:  # the same notebook is graded here once
+                a_out = here_out / here_nb.parent.name
+                graded_here[here_nb] = (grade_here(here_nb, a_out), load(a_out / "results.json"), a_out)
+            a, ra, a_out = graded_here[here_nb]
+            b = run_in_container(engine_line, there_nb, b_out, isolation)
+            rb = load(b_out / "results.json")
             same = comparable(ra) == comparable(rb)
             planted = [str(f) for f in (a_out, b_out) for f in f.rglob(f"*{token}*")]
             iso_a = ra.get("extra_data", {}).get("isolation", {}).get("level", "?")
             iso_b = rb.get("extra_data", {}).get("isolation", {})
             ok = same and not planted and "missing" not in rb
-            if name == "hostile":
+            if isolation == "bubblewrap" and iso_b.get("level") != "bubblewrap":
+                print(f"  asked for bubblewrap in the container, got {iso_b.get('level')}")
+                ok = False
+            if name.startswith("hostile"):
                 breached = [t["name"] for t in rb.get("tests", []) if "isolation breached" in t.get("output", "")]
                 full = rb.get("score") == sum(t["max_score"] for t in rb.get("tests", []))
                 ok = ok and not breached and full
@@ -306,8 +316,9 @@ def main(argv=None):
                   f"isolation {iso_a}")
             print(f"  container: wall {b['wall_s']:.1f} s, cpu {b['cpu_s']:.1f} s, peak rss {b['peak_rss_mib']:.0f} MiB "
                   f"(exit {b['exit']}); {describe(b['cgroup'])}")
-            print(f"  container isolation: {iso_b.get('level', '?')}: {iso_b.get('summary', '')}")
-            if name == "hostile":
+            print(f"  container isolation (IMAGE_ISOLATION={isolation}): {iso_b.get('level', '?')}: "
+                  f"{iso_b.get('summary', '')}")
+            if name.startswith("hostile"):
                 print(f"  attempts: {', '.join(a.id for a in ATTEMPTS if a.id in AIMED_AT_THE_GRADER)}, "
                       f"{', '.join(a.id for a in MORE)}: "
                       + ("all blocked in both" if ok else f"breached in the container: {breached}"))
