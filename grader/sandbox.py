@@ -253,8 +253,8 @@ def describe(limits):
                 "" if limits.run_as else "warning: bubblewrap is not usable here, so the kernel can read and write "
                 "your files (the solution, results folders, your home); run `make bwrap` or use --run-as")
     return (f"none: no namespaces{user}",
-            "warning: no isolation: student code runs with " + (f"user {limits.run_as}'s rights and whatever network this machine has"
-                                                                if limits.run_as else
+            "warning: no isolation: student code runs with "
+            + (f"user {limits.run_as}'s rights and whatever network this machine has" if limits.run_as else
                                                                 "your rights: it can read and write your files "
                                                                 "and use the network")
             + "; install bubblewrap (`make bwrap`) and allow unprivileged user namespaces")
