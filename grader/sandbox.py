@@ -255,8 +255,7 @@ def describe(limits):
     return (f"none: no namespaces{user}",
             "warning: no isolation: student code runs with "
             + (f"user {limits.run_as}'s rights and whatever network this machine has" if limits.run_as else
-                                                                "your rights: it can read and write your files "
-                                                                "and use the network")
+               "your rights: it can read and write your files and use the network")
             + "; install bubblewrap (`make bwrap`) and allow unprivileged user namespaces")
 
 
