@@ -17,25 +17,35 @@ import time
 import psutil
 
 
+def sample(root, cpu):
+    """One look at `root`'s process tree: each process's CPU seconds go into `cpu` (keyed by pid and
+    start time, so a process that has ended keeps its last figure); returns the tree's RSS sum, or
+    None once `root` is gone."""
+    try:
+        tree = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    rss = 0
+    for p in tree:
+        try:
+            with p.oneshot():
+                t = p.cpu_times()
+                cpu[(p.pid, p.create_time())] = t.user + t.system
+                rss += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return rss
+
+
 def measure(command, interval=0.1):
     start = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
     cpu, peak = {}, 0
     while proc.poll() is None:
-        try:
-            tree = [root] + root.children(recursive=True)
-        except psutil.NoSuchProcess:
+        rss = sample(root, cpu)
+        if rss is None:
             break
-        rss = 0
-        for p in tree:
-            try:
-                with p.oneshot():
-                    t = p.cpu_times()
-                    cpu[(p.pid, p.create_time())] = t.user + t.system
-                    rss += p.memory_info().rss
-            except psutil.Error:
-                pass
         peak = max(peak, rss)
         time.sleep(interval)
     proc.wait()

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "gradescope")]
 
 from hostile import ATTEMPTS, Attempt, isolation_sources  # noqa: E402
-from measure import measure  # noqa: E402
+from measure import measure, sample  # noqa: E402
 from notebooks import solution_sources, solved, write  # noqa: E402
 
 IMAGE_SH = ROOT / "scripts" / "image.sh"
@@ -195,19 +195,9 @@ def run_in_container(engine, notebook, out, isolation, interval=0.1):
             root = psutil.Process(pid)
             files = cgroup_files(pid)
             while proc.poll() is None:
-                try:
-                    tree = [root] + root.children(recursive=True)
-                except psutil.NoSuchProcess:
+                rss = sample(root, cpu)
+                if rss is None:
                     break
-                rss = 0
-                for p in tree:
-                    try:
-                        with p.oneshot():
-                            t = p.cpu_times()
-                            cpu[(p.pid, p.create_time())] = t.user + t.system
-                            rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 peak = max(peak, rss)
                 group.update(read_cgroup(files))
                 time.sleep(interval)
