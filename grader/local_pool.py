@@ -8,6 +8,7 @@ passed down to every worker, so all run their kernels the same way, the way repo
 
 import concurrent.futures as cf
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import time
@@ -38,6 +39,10 @@ def _init_worker_process(limits, expected_dir):
     if parent is not None and os.getppid() != parent.pid:  # it died before the signal was asked for
         _stop_worker(signal.SIGTERM, None)
     _init_worker(limits, expected_dir)
+    # A pool worker ends through os._exit, which runs no atexit handler, only multiprocessing's own
+    # finalizers: close the kernels there, rather than trust bubblewrap's --die-with-parent, which
+    # misses a parent that exits before bwrap has asked for the signal (a batch of unreadable files).
+    multiprocessing.util.Finalize(None, _close_worker, exitpriority=10)
 
 
 def parent_death_signal(signum):
