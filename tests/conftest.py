@@ -16,6 +16,18 @@ import pytest  # noqa: E402
 from grader import expected  # noqa: E402
 
 
+@pytest.fixture
+def short_tmp():
+    """A fresh folder directly in /tmp, open to other users: short enough for kernels' IPC socket paths
+    (grader.leftovers), and reachable by `nobody`, as /autograder is on Gradescope."""
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="short-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def expected_outputs():
     """The committed expected outputs, loaded once."""

@@ -296,21 +296,10 @@ ARGS_AND_MODES = ('[ "$1" = "-c" ] && exit 0; out="${@: -1}"; mode=$(stat -c %a 
                   'printf \'{"score": 1, "output": "%s | %s"}\' "$*" "$mode" > "$out/results.json"\n')
 
 
-@pytest.fixture
-def shared_tmp():
-    """A folder under /tmp that `nobody` can reach, as /autograder is on Gradescope."""
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs run_autograder as root")
-def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograder, shared_tmp):
+def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograder, short_tmp):
     (autograder / "submission" / "ResNets.ipynb").write_text("{}")
-    fake = fake_python(shared_tmp, ARGS_AND_MODES)
+    fake = fake_python(short_tmp, ARGS_AND_MODES)
     r = run_autograder(autograder, AUTOGRADER_PYTHON=fake)
     args, mode = r["output"].split(" | ")
     assert "--run-as nobody" in args and args.endswith(f"--out {autograder / 'results'}")
@@ -320,7 +309,7 @@ def test_as_root_the_kernel_runs_as_nobody_who_cannot_read_the_solution(autograd
                 if p.stat().st_mode & 0o007]
     r = run_autograder(autograder, AUTOGRADER_PYTHON=fake, AUTOGRADER_KERNEL_USER="")
     assert "--run-as" not in r["output"]
-    (shared_tmp / "fake-python").write_text("#!/usr/bin/env bash\n[ \"$1\" = -c ] && exit 1\n" + ARGS_AND_MODES)
+    (short_tmp / "fake-python").write_text("#!/usr/bin/env bash\n[ \"$1\" = -c ] && exit 1\n" + ARGS_AND_MODES)
     r = run_autograder(autograder, AUTOGRADER_PYTHON=fake)  # nobody cannot run this interpreter: as root, said
     assert "--run-as" not in r["output"]
 

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -32,15 +31,6 @@ def long_folder(base, length, part="dossier très long, avec des espaces"):
         path = path / part
     path.mkdir(parents=True)
     return path
-
-
-@pytest.fixture
-def short_tmp():
-    """A fresh folder directly in /tmp: short enough for sockets, open to other users."""
-    folder = Path(tempfile.mkdtemp(prefix="places-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_short_tmpdir_is_used_and_a_too_long_one_is_not(short_tmp, monkeypatch):

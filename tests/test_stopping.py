@@ -149,14 +149,6 @@ def test_a_batch_whose_parent_is_killed_leaves_nothing_and_the_next_run_cleans_u
     assert list(run.tmpdir.iterdir()) == []
 
 
-@pytest.fixture
-def short_tmp():
-    """A fresh folder directly in /tmp: short enough that grader folders go into it (grader.leftovers)."""
-    folder = Path(tempfile.mkdtemp(prefix="stale-", dir="/tmp"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_leftover_folders_of_dead_processes_are_removed_and_others_kept(short_tmp, monkeypatch):
     from grader import leftovers
 
