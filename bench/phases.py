@@ -5,7 +5,9 @@ The probe's phases are measured in this process on the solution (the same calls 
 correct submission), for this tree's probe and for a baseline's (`--baseline REV`, default the commit
 before the speed work), runs interleaved after one discarded warm-up run, medians; "after" also freezes
 the garbage collector first where this tree's grading notebook does. The kernel's phases are measured
-on a real kernel with this tree's sandbox, running each side's warm-up (its TensorFlow import).
+on a real kernel with this tree's sandbox, running each side's warm-up (its TensorFlow import); where
+this tree forks its kernels from a zygote (bubblewrap; grader.zygote), "after" times a kernel forked
+from a warm zygote, and the zygote's own start, paid once per worker, on a row of its own.
 Wall-clock seconds; asserts nothing.
 """
 
@@ -149,8 +151,51 @@ def kernel_phases(limits, warm_up="import keras"):
     return clock.spent
 
 
+def _ready_client(kernel, deadline=120.0):
+    """A client of `kernel` once it answers (a zygote's first kernel waits for the zygote's imports)."""
+    from jupyter_client import BlockingKernelClient
+
+    end = time.monotonic() + deadline
+    while True:
+        client = BlockingKernelClient(connection_file=kernel.km.connection_file)
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=max(1.0, end - time.monotonic()))
+            return client
+        except RuntimeError:  # no heartbeat yet
+            client.stop_channels()
+            if time.monotonic() > end:
+                raise
+
+
+def zygote_phases(limits):
+    """{phase: seconds}: a worker's zygote until its first kernel answers (once per worker), then a
+    second kernel forked from it until it answers (once per submission)."""
+    from grader.kernel import Kernel
+    from grader.zygote import Zygote
+
+    clock = Clock()
+    with clock.phase("zygote: start + imports, once per worker (not per grade)"):
+        zygote = Zygote(limits)
+        first = Kernel(limits, zygote=zygote)
+        _ready_client(first).stop_channels()
+    try:
+        first.close()
+        with clock.phase("kernel start (fork from the zygote, ipykernel)"):
+            kernel = Kernel(limits, zygote=zygote)
+            client = _ready_client(kernel)
+        client.stop_channels()
+        kernel.close()
+        clock.spent["imports: keras + TensorFlow (kernel)"] = 0.0  # done by the zygote, before forking
+    finally:
+        zygote.close()
+    return clock.spent
+
+
 def measure(repeat, baseline, limits=None):
     """{"before"/"after": {phase: [seconds per run]}}, runs interleaved, one discarded warm-up run first."""
+    from grader import zygote
     from grader.expected import load_all
     from grader.sandbox import Limits, resolve
 
@@ -168,7 +213,7 @@ def measure(repeat, baseline, limits=None):
         runs = {k: {} for k in probes}
         for _ in range(repeat):
             for k, (probe, freeze, warm_up) in probes.items():
-                kernel = kernel_phases(limits, warm_up)
+                kernel = zygote_phases(limits) if k == "after" and zygote.enabled(limits) else kernel_phases(limits, warm_up)
                 for name, s in {**kernel, **one_grade_phases(probe, expected, freeze)}.items():
                     runs[k].setdefault(name, []).append(s)
     return runs
@@ -178,13 +223,13 @@ def table(runs):
     """The phase table as text lines: phase, median before, median after."""
     med = statistics.median
     names = list(runs["after"]) + [n for n in runs["before"] if n not in runs["after"]]
-    order = sorted(names, key=lambda n: (not n.startswith(("kernel", "imports")), n.endswith("(grader)"),
+    order = sorted(names, key=lambda n: (not n.startswith(("kernel", "imports", "zygote")), n.endswith("(grader)"),
                                          n.split(":")[0] if ":" in n else "~", "total" in n))
-    lines = [f"{'phase (one grade, wall s)':<56}{'before':>9}{'after':>9}"]
+    lines = [f"{'phase (one grade, wall s)':<64}{'before':>9}{'after':>9}"]
     for n in order:
         b, a = runs["before"].get(n), runs["after"].get(n)
         cell = lambda v: f"{med(v):>9.2f}" if v else f"{'-':>9}"  # noqa: E731
-        lines.append(f"{n:<56}{cell(b)}{cell(a)}")
+        lines.append(f"{n:<64}{cell(b)}{cell(a)}")
     return lines
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from grader import sandbox
 from grader import visibility as test_visibility
 from grader.errors import GraderError
-from grader.kernel import Kernel, kill_all
+from grader.kernel import kill_all
+from grader.pool import WarmKernels
 from grader.sandbox import Limits
 
 # The rest of the grader is imported after the kernel has been started (see _grade): one grade's
@@ -226,8 +227,9 @@ def _record_failures(args, submissions, why, shown):
 
 
 def _grade_one(args, submission, shown, limits):
+    pool = WarmKernels(limits, ahead=0)  # one kernel at a time: from a zygote, a kernel after a crash is quick
     try:
-        kernels = [Kernel(limits)]  # starts now, so it warms up while the rest of the grader loads
+        kernels = [pool.new()]  # starts now, so it warms up while the rest of the grader loads
     except Exception:  # it fails again inside grading, which turns the reason into the result
         kernels = []
     from grader import expected as expected_outputs
@@ -237,7 +239,7 @@ def _grade_one(args, submission, shown, limits):
 
     def next_kernel():
         _Stopped.check()
-        return kernels.pop() if kernels else Kernel(limits)
+        return kernels.pop() if kernels else pool.new()
 
     try:
         expected = expected_outputs.load_all(args.expected)
@@ -249,6 +251,7 @@ def _grade_one(args, submission, shown, limits):
     finally:
         for k in kernels:
             k.close()
+        pool.close()
     _Stopped.check()
     isolation = sandbox.isolation_info(limits)
     write_result(args.out, result, shown, isolation)

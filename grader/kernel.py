@@ -22,13 +22,11 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader import leftovers, native_logs, sandbox
+from grader import leftovers, native_logs, sandbox, zygote
 from grader.probe import WIRE_MIMETYPE
 from grader.sandbox import Limits
 
 KERNEL_NAME = "resnet-grader"
-PASS_THROUGH_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH")
 # Imported while the kernel starts, before any student code, so a warm kernel is ready at once; the
 # garbage collector is off meanwhile (it would traverse the growing heap again and again: ~30% of the
 # import's CPU time), then keeps out of the imported objects (gc.freeze). The grading notebook's setup
@@ -45,25 +43,6 @@ class CellRun:
     outputs: tuple
     failure: str = ""
     limit: str = ""  # with `failure`: the kind of limit hit ('timeout', 'crash'), for the class report
-
-
-def kernel_env(workdir):
-    """A scrubbed environment: nothing of the grader's own paths or secrets."""
-    env = {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "LANG": "C.UTF-8",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "MPLBACKEND": "agg",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "KERAS_HOME": str(Path(workdir) / ".keras"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-    }
-    env.update({k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ})
-    return env
 
 
 class _Manager(AsyncKernelManager):
@@ -83,8 +62,9 @@ def kill_all():
     for kernel in list(Kernel.live):
         if kernel.pid:
             sandbox.kill_tree(kernel.pid, wait=0)  # no waiting: SIGKILL cannot be refused
-        shutil.rmtree(kernel.tmp, ignore_errors=True)
+        kernel.remove_folders()
         Kernel.live.discard(kernel)
+    zygote.kill_all()
 
 
 class Kernel:
@@ -96,27 +76,36 @@ class Kernel:
 
     live = set()  # started and not closed yet, for kill_all
 
-    def __init__(self, limits=Limits(), warm_up=True):
+    def __init__(self, limits=Limits(), warm_up=True, zygote=None):
+        """`zygote`: a grader.zygote.Zygote of these limits to fork the kernel from (then no warm-up runs:
+        it has imported TensorFlow already)."""
         if limits.isolation not in sandbox.LEVELS:  # decided once per process, by whoever starts kernels
             raise ValueError(f"resolve the kernels' isolation first (grader.sandbox.resolve), not {limits.isolation!r}")
         self.limits = limits
-        self.tmp = leftovers.new_folder(for_other_user=bool(limits.run_as))  # short enough for its sockets
+        self.zygote = zygote
         self.pid = None
+        if zygote is None:
+            self.tmp = leftovers.new_folder(for_other_user=bool(limits.run_as))  # short enough for its sockets
+            self.workdir, sockets, self.specs = self.tmp / "work", self.tmp / "sockets", self.tmp / "kernels"
+        else:  # its sockets in a folder of the zygote's, which the zygote's sandbox sees; nothing else there
+            self.tmp = sockets = zygote.new_kernel_folder()
+            self.workdir, self.specs = zygote.workdir, Path(f"{self.tmp}.spec")
         Kernel.live.add(self)
-        self.workdir = self.tmp / "work"
-        self.workdir.mkdir()
-        sockets = self.tmp / "sockets"
-        sockets.mkdir()
-        spec = self.tmp / "kernels" / KERNEL_NAME
+        if zygote is None:
+            self.workdir.mkdir()
+            sockets.mkdir()
+            if limits.run_as:  # the kernel's user owns its working and socket folders, and nothing else here
+                self.tmp.chmod(0o711)
+                for folder in (self.workdir, sockets):
+                    shutil.chown(folder, limits.run_as, sandbox.group_of(limits.run_as))
+        spec = self.specs / KERNEL_NAME
         spec.mkdir(parents=True)
         view = sandbox.make_view(limits, self.workdir, sockets) if limits.isolation == "bubblewrap" else None
         argv = sandbox.kernel_argv(limits, view) + ([f"--IPKernelApp.exec_lines={WARM_UP}"] if warm_up else [])
+        if zygote is not None:
+            argv = zygote.kernel_argv(sockets, fallback=argv)
         (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
-        if limits.run_as:  # the kernel's user owns its working and socket folders, and nothing else here
-            self.tmp.chmod(0o711)
-            for folder in (self.workdir, sockets):
-                shutil.chown(folder, limits.run_as, sandbox.group_of(limits.run_as))
-        ksm = KernelSpecManager(kernel_dirs=[str(self.tmp / "kernels")], ensure_native_kernel=False)
+        ksm = KernelSpecManager(kernel_dirs=[str(self.specs)], ensure_native_kernel=False)
         # nbclient needs the asynchronous manager: a blocking client would stall its event loop.
         self.km = _Manager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                            ip=str(sockets / "ipc"), connection_file=str(sockets / "connection.json"))
@@ -126,7 +115,7 @@ class Kernel:
         read_end, write_end = os.pipe()
         self.logs = native_logs.Forwarder(read_end, sys.stderr)
         try:
-            run_sync(self.km.start_kernel)(env=kernel_env(self.workdir), cwd=str(self.workdir),
+            run_sync(self.km.start_kernel)(env=sandbox.kernel_env(self.workdir), cwd=str(self.workdir),
                                            stdout=write_end, stderr=write_end)
         finally:
             os.close(write_end)
@@ -140,9 +129,15 @@ class Kernel:
             pass
         if self.pid:
             sandbox.kill_tree(self.pid)
+        if self.zygote is not None:  # killing the launcher kills the kernel's namespace: wait for it
+            self.zygote.wait_gone(self.tmp)
         self.logs.join()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.remove_folders()
         Kernel.live.discard(self)
+
+    def remove_folders(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.specs, ignore_errors=True)
 
 
 class CappedClient(NotebookClient):

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -131,7 +132,8 @@ def bwrap_argv(view, limits):
     for path in view.masked:
         argv += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
     argv += ["--dev", "/dev", "--proc", "/proc"]
-    argv += [*size, "--tmpfs", view.scratch, "--bind", view.sockets, view.sockets]
+    # the socket folder first: a zygote's holds its scratch (grader.zygote), which the tmpfs then covers
+    argv += ["--bind", view.sockets, view.sockets, *size, "--tmpfs", view.scratch]
     return argv + ["--remount-ro", "/", "--chdir", view.scratch, "--"]
 
 
@@ -156,8 +158,12 @@ def namespaces_available():
     return done.returncode == 0
 
 
-def kernel_argv(limits, view=None):
-    """The command that starts one kernel under the limits ({connection_file} filled in by jupyter_client).
+KERNEL_PROGRAM = ("-m", "ipykernel_launcher", "-f", "{connection_file}")
+
+
+def kernel_argv(limits, view=None, program=KERNEL_PROGRAM):
+    """The command that runs `program` (the interpreter's arguments after -I) under the limits: by
+    default one kernel ({connection_file} filled in by jupyter_client); a zygote (grader.zygote) otherwise.
 
     `limits.isolation` must be resolved (see `resolve`); "bubblewrap" needs the kernel's `view`.
     """
@@ -177,7 +183,30 @@ def kernel_argv(limits, view=None):
         argv += user + (death if user else [])
     if shutil.which("prlimit"):
         argv += ["prlimit", f"--data={limits.memory}", "--core=0", f"--fsize={256 * 1024 * 1024}"]
-    return argv + [sys.executable, "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    return argv + [sys.executable, "-I", *program]
+
+
+PASS_THROUGH_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH")
+
+
+def kernel_env(workdir):
+    """A scrubbed environment: nothing of the grader's own paths or secrets."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": "agg",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "KERAS_HOME": str(Path(workdir) / ".keras"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    env.update({k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ})
+    return env
 
 
 def can_start(limits):
@@ -294,7 +323,8 @@ def readable_by_others(paths):
 
 def kill_tree(pid, wait=5.0):
     """Kill a process and every descendant it left behind, waiting up to `wait` seconds for them to
-    go; return how many were killed."""
+    go; return how many were killed. A zombie counts as gone: it holds nothing, and the one who
+    reaps it (another process's, often the system's init) may take its time."""
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True) + [root]
@@ -305,6 +335,16 @@ def kill_tree(pid, wait=5.0):
             p.kill()
         except psutil.Error:
             pass
-    if wait:
-        psutil.wait_procs(procs, timeout=wait)
+    deadline = time.monotonic() + wait
+    left = procs
+    while wait and left and time.monotonic() < deadline:
+        psutil.wait_procs(left, timeout=0.01)  # reaps those that are our children
+        left = [p for p in left if _running(p)]
     return len(procs)
+
+
+def _running(proc):
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -101,6 +101,15 @@ ATTEMPTS = (
     Attempt("see-host-process", "ResNet50",
             "assert any('HOST_MARK' in open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc') if p.isdigit())"),
     Attempt("signal-host-process", "ResNet50", "os.kill(HOST_PID, 0)"),
+    # What a kernel forked from a zygote (grader.zygote) must not reach: the zygote's socket and the
+    # other kernels' folders beside its own, or the rights to unmount what hides them.
+    Attempt("see-beside-own-sockets", "ResNet50",
+            "from ipykernel.connect import get_connection_file\n"
+            "_own = os.path.dirname(get_connection_file())\n"
+            "assert set(os.listdir(os.path.dirname(_own))) - {os.path.basename(_own), 'work'}"),
+    Attempt("unmount-a-veil", "ResNet50",
+            "import ctypes\nfrom ipykernel.connect import get_connection_file\n"
+            "assert ctypes.CDLL(None).umount2(os.path.dirname(os.path.dirname(get_connection_file())).encode(), 2) == 0"),
 )
 
 

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 import notebooks
+from grader import zygote
 from grader.batch import Batch
 from grader.cli import main
 from grader.grade import grade_notebook
@@ -71,11 +72,12 @@ class Watch:
 
 
 def stray_processes():
-    """This session's kernels (their folders are in its TMPDIR, see conftest) and the cases' sleeps."""
+    """This session's kernels, zygotes and kernels forked from them (their folders are in its TMPDIR, see
+    conftest), and the cases' sleeps."""
     found, session_tmp = [], tempfile.gettempdir()
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if cmd.startswith("sleep 424") or ("ipykernel_launcher" in cmd and session_tmp in cmd):
+        if cmd.startswith("sleep 424") or (("ipykernel_launcher" in cmd or zygote.MARK in cmd) and session_tmp in cmd):
             found.append(cmd)
     return found
 

@@ -63,7 +63,9 @@ class Run:
             time.sleep(0.2)
 
     def kernels(self):
-        return [p for p in leftover_processes(self.marker, self.tmpdir) if "ipykernel_launcher" in p]
+        # a kernel on its own runs ipykernel_launcher; one forked from a zygote, grader/kernel_launcher.py
+        return [p for p in leftover_processes(self.marker, self.tmpdir)
+                if "ipykernel_launcher" in p or "kernel_launcher.py" in p]
 
     def stop(self, how):
         """Send the signal; return (seconds until the grader exited, its exit status, stdout, stderr)."""

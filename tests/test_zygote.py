@@ -1,0 +1,158 @@
+"""Kernels forked from a worker's zygote (grader.zygote): as isolated from each other as kernels
+started on their own, with the same results, and graded still where the zygote fails."""
+
+import json
+import os
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+import notebooks
+from grader import zygote
+from grader.grade import grade_notebook
+from grader.pool import WarmKernels
+from grader.sandbox import Limits, resolve
+from hostile import Hostile
+
+pytestmark = pytest.mark.slow
+ROOT = notebooks.ROOT
+
+# The first submission leaves what it can for the next: files in every writable place, a daemon
+# outside its kernel's process tree, a file in its socket folder. Harmless: it scores in full.
+PLANT = """\
+from ipykernel.connect import get_connection_file
+_own = os.path.dirname(get_connection_file())
+for _place in ('/tmp', '.', '/dev/shm', _own):
+    open(os.path.join(_place, 'planted-by-alice'), 'w').write('x')
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp('sleep', ['sleep', '4243'])
+    os._exit(0)
+os.wait()
+"""
+# The next submission fails identity_block if it sees any of it, or anything of another kernel's or
+# of the zygote's, or could change what it sees.
+LOOK = """\
+import ctypes
+from ipykernel.connect import get_connection_file
+_own = os.path.dirname(get_connection_file())
+_seen = [p for p in ('/tmp', '.', '/dev/shm', _own) if os.path.exists(os.path.join(p, 'planted-by-alice'))]
+_seen += [f'process {p}' for p in os.listdir('/proc') if p.isdigit()
+          and b'4243' in open(f'/proc/{p}/cmdline', 'rb').read()]
+try:  # in a kernel's own sandbox, a veil it owns; else the zygote's folder, perhaps not its to list
+    _seen += [f'folder {n}' for n in os.listdir(os.path.dirname(_own)) if n not in (os.path.basename(_own), 'work')]
+except PermissionError:
+    pass
+_caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'CapPrm'))]
+_seen += [f'capabilities {c}' for c in _caps if int(c, 16)]
+if ctypes.CDLL(None, use_errno=True).umount2(os.path.dirname(_own).encode(), 2) == 0:
+    _seen.append('could unmount the veil')
+if _seen:
+    raise RuntimeError('saw what another submission left: ' + ', '.join(_seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def limits():
+    resolved = resolve(Limits(isolation="bubblewrap", function_timeout=60, submission_timeout=300))
+    if resolved is None:
+        pytest.skip("bubblewrap is not usable here (`make bwrap`, and unprivileged user namespaces)")
+    return resolved
+
+
+def _write(tmp_path, name, body):
+    source = Hostile(name, "identity_block", body, zero=False).source()
+    return notebooks.write(notebooks.solved(identity_block=source), tmp_path / f"{name}.ipynb")
+
+
+def _identity_score(result):
+    return sum(c.score for c in result.checks if c.function == "identity_block")
+
+
+def _grade_in_turn(tmp_path, limits, expected):
+    alice, bob = _write(tmp_path, "alice", PLANT), _write(tmp_path, "bob", LOOK)
+    with WarmKernels(limits) as pool:
+        results = [grade_notebook(p, expected, limits, pool.take) for p in (alice, bob)]
+        forked = pool.zygote is not None
+    return results, forked
+
+
+def _full(expected_result):
+    return sum(c.max_score for c in expected_result.checks if c.function == "identity_block")
+
+
+def _zygote_processes():
+    return [p for p in psutil.process_iter(["cmdline"]) if zygote.MARK in " ".join(p.info["cmdline"] or [])]
+
+
+def test_kernels_forked_from_one_zygote_share_nothing(tmp_path, limits, expected_outputs):
+    (alice, bob), forked = _grade_in_turn(tmp_path, limits, expected_outputs)
+    assert forked
+    assert _identity_score(alice) == _full(alice), alice.checks
+    assert _identity_score(bob) == _full(bob), [c.note for c in bob.checks if c.function == "identity_block"]
+    assert _zygote_processes() == []  # closing the pool left no zygote, kernel or daemon
+    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] == ["sleep", "4243"]]
+
+
+def test_the_check_sees_a_zygote_whose_kernels_share_its_files(tmp_path, limits, expected_outputs, monkeypatch):
+    """The test above fails when a fork keeps the zygote's /tmp, working folder and socket folder."""
+    broken = tmp_path / "zygote_server.py"
+    source = zygote.SERVER.read_text()
+    assert "        own_files(" in source
+    broken.write_text(source.replace("        own_files(", "        (lambda *a: None)("))
+    monkeypatch.setattr(zygote, "SERVER", broken)
+    (alice, bob), forked = _grade_in_turn(tmp_path, limits, expected_outputs)
+    assert forked and _identity_score(alice) == _full(alice)
+    text = repr([c for c in bob.checks if c.function == "identity_block"])  # the error, in each case
+    assert _identity_score(bob) == 0 and "saw what another submission left" in text, text
+    for leak in ("/tmp", "/dev/shm"):
+        assert leak in text, (leak, text)
+
+
+def test_a_kernel_starts_on_its_own_where_the_zygote_cannot(tmp_path, limits, expected_outputs, monkeypatch, capfd):
+    broken = tmp_path / "zygote_server.py"
+    broken.write_text("raise SystemExit(3)\n")  # a zygote that dies at once
+    monkeypatch.setattr(zygote, "SERVER", broken)
+    path = notebooks.write(notebooks.solved(), tmp_path / "solved.ipynb")
+    with WarmKernels(limits) as pool:
+        result = grade_notebook(path, expected_outputs, limits, pool.take)
+    assert result.score == 100, [c.note for c in result.checks if c.score < c.max_score]
+    assert "starting it on its own" in capfd.readouterr().err
+
+
+def test_a_dead_zygote_is_replaced(tmp_path, limits, expected_outputs):
+    path = notebooks.write(notebooks.solved(), tmp_path / "solved.ipynb")
+    with WarmKernels(limits, ahead=0) as pool:
+        pool.new().close()
+        first = pool.zygote
+        first.proc.kill()
+        first.proc.wait()
+        result = grade_notebook(path, expected_outputs, limits, pool.take)
+        assert pool.zygote is not first and pool.zygote.alive()
+    assert result.score == 100
+
+
+def test_results_are_the_same_with_and_without_the_zygote(tmp_path):
+    import corpus
+
+    mistake = next(m for m in corpus.MISTAKES if m.function == "convolutional_block")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    notebooks.write(notebooks.solved(), folder / "correct.ipynb")
+    notebooks.write(notebooks.solved(**{mistake.function: mistake.source()}), folder / "mistaken.ipynb")
+    outs = {}
+    for setting in ("1", "0"):
+        outs[setting] = tmp_path / f"out-{setting}"
+        env = dict(os.environ, GRADER_ZYGOTE=setting, TF_CPP_MIN_LOG_LEVEL="3")
+        subprocess.run([sys.executable, "-m", "grader", "grade", str(folder), "--out", str(outs[setting]),
+                        "--no-progress", "--workers", "1"], cwd=ROOT, env=env, check=True, capture_output=True)
+    for name in ("correct", "mistaken"):
+        a, b = (json.loads((outs[s] / name / "results.json").read_text()) for s in ("1", "0"))
+        for r in (a, b):
+            r.pop("execution_time", None)
+        assert a == b, name
+    scores = {n: json.loads((outs["1"] / n / "results.json").read_text())["score"] for n in ("correct", "mistaken")}
+    assert scores["correct"] == 100 and scores["mistaken"] < 100
