@@ -64,7 +64,21 @@ def ask(control, zygote_pid, folder, name, startup, argv):
     return sock, ""
 
 
+def _die_with_parent():
+    """SIGKILL when the grader dies, and none of this if it is gone already: a kernel started on its
+    own by an orphan would outlive everything (its bubblewrap dies with its parent, then init)."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    return parent
+
+
 def main(argv):
+    parent = _die_with_parent()
     # jupyter_client interrupts a kernel before killing it; the zygote's kernels are not interrupted
     # (the grader never interrupts: a cell over its limit costs its kernel), and Ctrl-C is the grader's
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -75,6 +89,8 @@ def main(argv):
         fallback = argv[cut + 1:]
         print(f"grader: the zygote could not start this kernel ({why}); starting it on its own", file=sys.stderr,
               flush=True)
+        if os.getppid() != parent:  # the grader is gone: so is this kernel
+            return 1
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execvp(fallback[0], fallback)
     reply = _line(sock)  # "X <code>" when the kernel exits; nothing if the zygote went with it

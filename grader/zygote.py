@@ -32,8 +32,13 @@ MAX_KERNEL_FOLDERS = 0x10000  # named k0 to kffff: as short as the sockets folde
 
 
 def enabled(limits, warm_up=True):
-    """Whether kernels under `limits` come from a zygote: bubblewrap kernels that import TensorFlow ahead."""
-    return warm_up and limits.isolation == "bubblewrap" and os.environ.get("GRADER_ZYGOTE", "1") != "0"
+    """Whether kernels under `limits` come from a zygote: bubblewrap kernels that import TensorFlow ahead,
+    where bubblewrap runs unprivileged (an ordinary user, or root with --run-as / nobody). Run by root
+    itself, bubblewrap covers /proc/irq and /proc/bus in the sandbox, and Linux then refuses a fork
+    the fresh /proc of its own PID namespace: such kernels start on their own."""
+    unprivileged = bool(limits.run_as) or os.geteuid() != 0
+    return (warm_up and unprivileged and limits.isolation == "bubblewrap"
+            and os.environ.get("GRADER_ZYGOTE", "1") != "0")
 
 
 def kill_all():

@@ -147,10 +147,15 @@ def _receive(conn):
     return json.loads(data[4:4 + size]), fds
 
 
-def run_kernel(request, launcher):
-    """In the kernel's process (PID 2 of its namespace): become the ipykernel the request asks for."""
+def run_kernel(request, launcher, ready):
+    """In the kernel's process (PID 2 of its namespace): become the ipykernel the request asks for.
+
+    `ready`: a pipe's end, written once the sandbox is complete, so that a kernel that cannot have
+    its sandbox is started on its own instead (the launcher's fallback) rather than lost."""
     _die_with_parent()
     drop_privileges()
+    os.write(ready, b"ok")
+    os.close(ready)
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ["JPY_PARENT_PID"] = "1"  # as under bubblewrap: no parent poller (its parent is PID 1)
@@ -179,14 +184,19 @@ def run_kernel(request, launcher):
     os._exit(code)
 
 
-def run_init(request, launcher):
+def run_init(request, launcher, ready):
     """PID 1 of the kernel's namespace: mounts its /proc, starts the kernel, reaps, and ends with it
     (which kills whatever else is left in the namespace)."""
     _die_with_parent()
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError as exc:
+        os.write(ready, f"{exc}".encode())
+        os._exit(1)
     kernel = os.fork()
     if kernel == 0:
-        run_kernel(request, launcher)
+        run_kernel(request, launcher, ready)
+    os.close(ready)
     while True:
         try:
             pid, status = os.wait()
@@ -215,15 +225,27 @@ def keep_kernel(conn, request, fds, zygote_pid, launcher):
             raise ValueError(f"{request['folder']} is not a kernel folder of this zygote")
         own_namespaces()
         own_files(request["base"], request["folder"], request["cwd"], int(request["scratch"]))
+        ready_read, ready = os.pipe()
         init = os.fork()
     except (OSError, ValueError, KeyError) as exc:
         conn.sendall(f"E {exc}\n".encode())
         os._exit(1)
     if init == 0:
         conn.close()
-        run_init(request, launcher)
+        os.close(ready_read)
+        run_init(request, launcher, ready)
+    os.close(ready)
     for fd in (0, 1, 2):  # only the kernel holds them now: the log pipe ends when its namespace does
         os.close(fd)
+    report = b""
+    while chunk := os.read(ready_read, 512):
+        report += chunk
+    os.close(ready_read)
+    if report != b"ok":  # no kernel in its own sandbox: none at all
+        os.kill(init, signal.SIGKILL)
+        os.waitpid(init, 0)
+        conn.sendall(f"E {report.decode(errors='replace') or 'the kernel exited while making its sandbox'}\n".encode())
+        os._exit(1)
     conn.sendall(b"S\n")
     pidfd = os.pidfd_open(init)
     while True:
