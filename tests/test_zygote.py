@@ -69,7 +69,7 @@ def limits():
     resolved = _bubblewrap()
     if not zygote.enabled(resolved):
         pytest.skip("kernels start on their own here: bubblewrap would run as root itself (a checkout `nobody` "
-                    "cannot read, graded by root without --run-as); the tests below the next one cover that case")
+                    "cannot read, graded by root without --run-as); test_a_kernel_starts_on_its_own_where_the_zygote_cannot covers that case")
     return resolved
 
 
