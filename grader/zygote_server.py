@@ -26,6 +26,7 @@ import errno
 import gc
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -80,11 +81,28 @@ def _under(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
+def _unescape(field):
+    """A mount point as /proc/self/mountinfo writes it (space, tab, newline, backslash as \\ooo)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts_under(folder):
+    """The outermost mount points strictly inside `folder`, in mount order."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = _unescape(line.split()[4])
+            if point != folder and _under(point, folder) and point not in points:
+                points.append(point)
+    return [p for p in points if not any(q != p and _under(p, q) for q in points)]
+
+
 def own_files(base, folder, cwd, size):
     """Fresh /tmp, /dev/shm and working folder; of `base` (the zygote's folder) only `folder` stays.
 
     Mounts go by file descriptor (/proc/self/fd/N), which still reaches a folder that a mount on
-    top of it hides: the veil hides `folder`, and a fresh /tmp hides `base` if it lies in /tmp.
+    top of it hides: the veil hides `folder`; a fresh /tmp hides what bubblewrap bound inside the
+    old one (an interpreter or venv kept under /tmp, `base` itself), so each is put back in it.
     """
     own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
     _tmpfs(base, VEIL_SIZE)  # hides the zygote's socket and every other kernel's folder
@@ -93,14 +111,19 @@ def own_files(base, folder, cwd, size):
     os.close(own)
     os.mkdir(cwd)
     _tmpfs(cwd, size)
-    veil = os.open(base, os.O_PATH | os.O_DIRECTORY)
     for shared in ("/tmp", "/dev/shm"):
-        if os.path.isdir(shared):
-            _tmpfs(shared, size)
-            if _under(base, shared):  # put the veiled folder back at its place in the fresh one
-                os.makedirs(base)
-                _mount(f"/proc/self/fd/{veil}", base, None, MS_BIND | MS_REC)
-    os.close(veil)
+        if not os.path.isdir(shared):
+            continue
+        kept = [(point, os.open(point, os.O_PATH)) for point in mounts_under(shared)]
+        _tmpfs(shared, size)
+        for point, fd in kept:  # the same mounts (read-only stays read-only), in the fresh folder
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(point, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(point), exist_ok=True)
+                os.close(os.open(point, os.O_CREAT | os.O_WRONLY, 0o600))
+            _mount(f"/proc/self/fd/{fd}", point, None, MS_BIND | MS_REC)
+            os.close(fd)
 
 
 def drop_privileges():
