@@ -114,8 +114,7 @@ class Zygote:
     def kernel_argv(self, folder, fallback):
         """The kernel's command: the launcher, asking this zygote, else running `fallback`."""
         return [sys.executable, "-I", "-S", str(LAUNCHER), str(self.control), str(self.proc.pid), str(folder),
-                self.kernel_name(folder),
-                str(self.limits.startup_timeout), "-f", "{connection_file}", "--", *fallback]
+                self.kernel_name(folder), str(self.limits.startup_timeout), "-f", "{connection_file}", "--", *fallback]
 
     @staticmethod
     def kernel_name(folder):

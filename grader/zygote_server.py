@@ -11,8 +11,10 @@ exactly what a kernel started on its own under bubblewrap sees and keeps, minus 
 starting Python and importing TensorFlow.
 
 The protocol, one Unix-socket connection per kernel (from grader/kernel_launcher.py):
-  launcher -> zygote: a 4-byte length, then JSON {"folder", "cwd", "argv", "env", "scratch"},
-                      with the launcher's stdout and stderr passed as file descriptors;
+  launcher -> zygote: a 4-byte length, then JSON {"folder", "name", "argv", "env"} (the kernel's
+                      socket folder, its keeper's process name, ipykernel's arguments, its
+                      environment), with the launcher's stdout and stderr passed as file
+                      descriptors; the working folder and scratch size are the zygote's own;
   zygote -> launcher: b"S\\n" once the kernel's sandbox is made (or b"E <why>\\n"), then
                       b"X <exit code>\\n" when it has exited.
 The kernel lives as long as the connection: when the launcher dies, its keeper kills the kernel's
