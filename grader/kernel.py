@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader import leftovers, native_logs, sandbox, zygote
+import psutil
+
+from grader import cgroups, leftovers, native_logs, sandbox, watchdog, zygote
 from grader.probe import WIRE_MIMETYPE
 from grader.sandbox import Limits
 
@@ -60,11 +63,22 @@ def kill_all():
     """Kill every kernel this process started and still holds, and remove their folders, without
     talking to them: for a grader that is being stopped (Ctrl-C, SIGTERM, its parent gone)."""
     for kernel in list(Kernel.live):
-        if kernel.pid:
-            sandbox.kill_tree(kernel.pid, wait=0)  # no waiting: SIGKILL cannot be refused
+        kernel.kill(wait=0)  # no waiting: SIGKILL cannot be refused
         kernel.remove_folders()
         Kernel.live.discard(kernel)
     zygote.kill_all()
+
+
+_watch = {}
+_watch_lock = threading.Lock()
+
+
+def memory_watch():
+    """This process's sampler of kernels' memory, for kernels that have no cgroup (grader.watchdog)."""
+    with _watch_lock:
+        if "it" not in _watch:
+            _watch["it"] = watchdog.MemoryWatch()
+    return _watch["it"]
 
 
 class Kernel:
@@ -84,6 +98,9 @@ class Kernel:
         self.limits = limits
         self.zygote = zygote
         self.pid = None
+        self.keeper = None  # a zygote's kernel: the keeper, whose descendants are the kernel (its PID namespace)
+        self.usage = {}  # what the kernel used, as measured when it closed (grader.cgroups, grader.watchdog)
+        self.group = new_group(limits)
         if zygote is None:
             self.tmp = leftovers.new_folder(for_other_user=bool(limits.run_as))  # short enough for its sockets
             self.workdir, sockets, self.specs = self.tmp / "work", self.tmp / "sockets", self.tmp / "kernels"
@@ -102,8 +119,11 @@ class Kernel:
         spec.mkdir(parents=True)
         view = sandbox.make_view(limits, self.workdir, sockets) if limits.isolation == "bubblewrap" else None
         argv = sandbox.kernel_argv(limits, view) + ([f"--IPKernelApp.exec_lines={WARM_UP}"] if warm_up else [])
+        procs = self.group.procs_files if self.group else ()
+        argv = sandbox.in_cgroup(argv, procs)
         if zygote is not None:
-            argv = zygote.kernel_argv(sockets, fallback=argv)
+            self.pid_file = self.specs / "keeper.pid"
+            argv = zygote.kernel_argv(sockets, fallback=argv, pid_file=self.pid_file, cgroup_procs=procs)
         (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "ResNet grader", "language": "python"}))
         ksm = KernelSpecManager(kernel_dirs=[str(self.specs)], ensure_native_kernel=False)
         # nbclient needs the asynchronous manager: a blocking client would stall its event loop.
@@ -120,6 +140,66 @@ class Kernel:
         finally:
             os.close(write_end)
         self.pid = self.km.provisioner.pid if self.km.provisioner else None
+        self._started = time.time()
+        if self.group is None and limits.isolation == "bubblewrap":
+            memory_watch().watch(self, self.processes, limits.memory, self._over_memory, self._tmpfs)
+
+    def _keeper(self):
+        """The zygote's keeper of this kernel (psutil.Process), once its launcher has named it."""
+        if self.keeper is None and self.zygote is not None:
+            try:
+                proc = psutil.Process(int(self.pid_file.read_text()))
+                if proc.create_time() >= self._started - 1:  # not a PID used again since
+                    self.keeper = proc
+            except (OSError, ValueError, psutil.Error):
+                pass
+        return self.keeper
+
+    def processes(self):
+        """The roots of this kernel's processes: everything it started descends from them."""
+        roots = [self._keeper()]
+        try:
+            roots.append(psutil.Process(self.pid) if self.pid else None)
+        except psutil.Error:
+            pass
+        return [p for p in roots if p is not None]
+
+    def _tmpfs(self):
+        """Its tmpfs folders as seen from here, through a process of its mount namespace."""
+        inner = self._keeper()
+        if inner is None and self.pid:
+            try:
+                inner = next(iter(psutil.Process(self.pid).children(recursive=True)), None)
+            except psutil.Error:
+                return ()
+        if inner is None:
+            return ()
+        root = f"/proc/{inner.pid}/root"
+        return tuple(root + p for p in ("/tmp", "/dev/shm", str(self.workdir)))
+
+    def _over_memory(self):
+        print(f"grader: a kernel went over its memory cap of {self.limits.memory / sandbox.GiB:.1f} GiB (all its "
+              "processes and tmpfs together): killed", file=sys.stderr, flush=True)
+        self.kill(wait=0)
+
+    def kill(self, wait=5.0):
+        """Kill every process of this kernel: its cgroup, else its PID namespace through its roots.
+        Stopped, renamed, double-forked or in a session of their own, they go. Returns those left."""
+        procs = []
+        for root in self.processes():
+            try:
+                procs += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                pass
+        if self.group is not None:
+            self.group.kill(timeout=wait)
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        gone, left = psutil.wait_procs(procs, timeout=wait) if wait else ([], procs)
+        return [p for p in left if sandbox._running(p)]
 
     def close(self):
         try:
@@ -127,10 +207,15 @@ class Kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
         except Exception:
             pass
-        if self.pid:
-            sandbox.kill_tree(self.pid)
-        if self.zygote is not None:  # killing the launcher kills the kernel's namespace: wait for it
-            self.zygote.wait_gone(self.tmp)
+        left = self.kill()
+        if left:
+            print(f"grader: {len(left)} process(es) of a kernel did not end in 5 s after SIGKILL: "
+                  + ", ".join(str(p.pid) for p in left), file=sys.stderr, flush=True)
+        if self.group is not None:
+            self.usage = self.group.usage()
+            self.group.remove()
+        elif "it" in _watch:
+            self.usage = _watch["it"].unwatch(self)
         self.logs.join()
         self.remove_folders()
         Kernel.live.discard(self)
@@ -138,6 +223,19 @@ class Kernel:
     def remove_folders(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(self.specs, ignore_errors=True)
+
+
+def new_group(limits):
+    """A cgroup of its own for one kernel, capping all its processes and their memory, tmpfs included;
+    None where Linux gives the grader none (then: grader.watchdog and RLIMIT_NPROC, grader.sandbox)."""
+    found = cgroups.find() if limits.isolation in sandbox.LEVELS else None
+    if found is None:
+        return None
+    try:
+        return found.new_group(processes=sandbox.process_cap(limits), memory=limits.memory)
+    except OSError as exc:
+        print(f"grader: no cgroup for a kernel ({exc})", file=sys.stderr, flush=True)
+        return None
 
 
 class CappedClient(NotebookClient):

@@ -23,18 +23,27 @@ class WarmKernels:
         self.warm_up = warm_up
         self.zygote = None
         self._zygotes = zygote.enabled(limits, warm_up)
-        self._retired = []  # zygotes that died: their folders stay while kernels started from them may run
+        self._deaths = 0
         self._ready = deque()
+
+    def _replace_zygote_if_gone(self):
+        """A zygote that died or was stopped goes at once, with the kernels it started ahead (a stopped
+        one would keep every launcher waiting; a dead one's kernels died with it)."""
+        if self.zygote is None or self.zygote.alive():
+            return
+        gone, self.zygote = self.zygote, None
+        for kernel in [k for k in self._ready if k.zygote is gone]:
+            self._ready.remove(kernel)
+            kernel.close()
+        gone.close()
+        self._deaths += 1
+        self._zygotes = self._deaths < MAX_ZYGOTE_DEATHS
+        print("grader: a worker's zygote exited or stopped; " + ("starting another" if self._zygotes else
+              "every kernel of this worker starts on its own from now on"), file=sys.stderr, flush=True)
 
     def new(self):
         """A kernel started now: forked from the zygote (started first, or again if it died) where there is one."""
-        if self._zygotes and (self.zygote is None or not self.zygote.alive()):
-            if self.zygote is not None:
-                self._retired.append(self.zygote)
-                self.zygote = None
-                self._zygotes = len(self._retired) < MAX_ZYGOTE_DEATHS
-                print("grader: a worker's zygote exited; " + ("starting another" if self._zygotes else
-                      "every kernel of this worker starts on its own from now on"), file=sys.stderr, flush=True)
+        self._replace_zygote_if_gone()
         if self._zygotes and self.zygote is None:
             try:
                 self.zygote = zygote.Zygote(self.limits)
@@ -48,6 +57,7 @@ class WarmKernels:
             self._ready.append(self.new())
 
     def take(self):
+        self._replace_zygote_if_gone()
         kernel = self._ready.popleft() if self._ready else self.new()
         self.fill()
         return kernel
@@ -55,10 +65,9 @@ class WarmKernels:
     def close(self):
         while self._ready:
             self._ready.popleft().close()
-        for z in [*self._retired, self.zygote]:
-            if z is not None:
-                z.close()
-        self.zygote, self._retired = None, []
+        if self.zygote is not None:
+            self.zygote.close()
+        self.zygote = None
 
     def __enter__(self):
         return self

@@ -83,9 +83,23 @@ def _test_data(check):
     return data
 
 
+def _size(n):
+    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+
+
+def caps_line(caps):
+    """The caps on each kernel as a whole, in a few words (how each holds is in results.json)."""
+    parts = [f"{caps['processes']['limit']} processes and threads" if caps["processes"]["limit"] else
+             "no process cap", f"{_size(caps['memory']['limit'])} of memory"]
+    if caps["tmpfs"]["limit"]:
+        parts.append(f"{_size(caps['tmpfs']['limit'])} per tmpfs")
+    return "caps per kernel: " + ", ".join(parts)
+
+
 def isolation_line(isolation):
-    """The terminal's line on how the student's code was isolated."""
-    return f"isolation: {isolation['summary']}"
+    """The terminal's line on how the student's code was isolated, and its caps."""
+    caps = isolation.get("caps")
+    return f"isolation: {isolation['summary']}" + (f"; {caps_line(caps)}" if caps else "")
 
 
 def terminal(result, isolation=None):

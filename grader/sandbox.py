@@ -47,7 +47,8 @@ class Limits:
     memory: int = 4 * GiB
     output: int = 64 * 1024  # stdout/stderr text kept from one cell
     payload: int = 32 * 1024 * 1024  # the measurement data one cell may hand back
-    scratch: int = 256 * MiB  # bubblewrap: the kernel's writable tmpfs (working folder, /tmp), each
+    scratch: int = 256 * MiB  # bubblewrap: each writable tmpfs of the kernel (working folder, /tmp, /dev/shm)
+    processes: int = 0  # processes and threads of one kernel together; 0: default_processes()
     network: bool = False
     run_as: str = ""  # run the kernel as this unprivileged user (hardened mode; bubblewrap as root)
     isolation: str = "auto"  # one of LEVELS, or "auto": the strongest that works here (see resolve)
@@ -129,9 +130,10 @@ def bwrap_argv(view, limits):
             argv += ["--symlink", os.readlink(path), path]
         else:
             argv += ["--ro-bind", path, path]
-    for path in view.masked:
-        argv += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
-    argv += ["--dev", "/dev", "--proc", "/proc"]
+    for path in view.masked:  # read-only: a mask holds nothing that one kernel could leave for the next
+        argv += ["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
+    # /dev read-only (its device nodes still work), with /dev/shm a sized tmpfs of its own
+    argv += ["--dev", "/dev", *size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev", "--proc", "/proc"]
     # the socket folder first: a zygote's holds its scratch (grader.zygote), which the tmpfs then covers
     argv += ["--bind", view.sockets, view.sockets, *size, "--tmpfs", view.scratch]
     return argv + ["--remount-ro", "/", "--chdir", view.scratch, "--"]
@@ -161,9 +163,27 @@ def namespaces_available():
 KERNEL_PROGRAM = ("-m", "ipykernel_launcher", "-f", "{connection_file}")
 
 
-def kernel_argv(limits, view=None, program=KERNEL_PROGRAM):
+def default_processes():
+    """Processes and threads one kernel may have: room for the threads TensorFlow, OpenBLAS and
+    ipykernel start (each about one per core), far below what a machine has (pid_max 32,768 or more)."""
+    return 256 + 4 * (os.cpu_count() or 1)
+
+
+def process_cap(limits):
+    return limits.processes or default_processes()
+
+
+def nproc_counts_per_kernel(limits):
+    """Whether RLIMIT_NPROC caps one bubblewrap kernel as a whole: since Linux 5.14 it counts a uid's
+    processes in each user namespace (a kernel's own) against the limit of that namespace; Linux never
+    applies it to root's own uid, which is what root running bubblewrap itself maps the sandbox to."""
+    return limits.isolation == "bubblewrap" and (bool(limits.run_as) or os.geteuid() != 0)
+
+
+def kernel_argv(limits, view=None, program=KERNEL_PROGRAM, nproc=True):
     """The command that runs `program` (the interpreter's arguments after -I) under the limits: by
-    default one kernel ({connection_file} filled in by jupyter_client); a zygote (grader.zygote) otherwise.
+    default one kernel ({connection_file} filled in by jupyter_client); a zygote (grader.zygote) otherwise
+    (`nproc=False`: its forks set their own cap, in their own user namespace, grader.zygote_server).
 
     `limits.isolation` must be resolved (see `resolve`); "bubblewrap" needs the kernel's `view`.
     """
@@ -183,7 +203,18 @@ def kernel_argv(limits, view=None, program=KERNEL_PROGRAM):
         argv += user + (death if user else [])
     if shutil.which("prlimit"):
         argv += ["prlimit", f"--data={limits.memory}", "--core=0", f"--fsize={256 * 1024 * 1024}"]
+        if nproc and nproc_counts_per_kernel(limits):  # under bubblewrap only: elsewhere it would count the user's
+            argv.append(f"--nproc={process_cap(limits)}")
     return argv + [sys.executable, "-I", *program]
+
+
+def in_cgroup(argv, procs_files):
+    """`argv`, run after its first process has moved itself into a cgroup (each of `procs_files`), so
+    that everything it starts is in there too; `argv` itself where there is no cgroup."""
+    if not procs_files:
+        return list(argv)
+    moves = "".join(f'echo $$ > "${i + 1}" && ' for i in range(len(procs_files)))
+    return ["/bin/sh", "-c", f'{moves}shift {len(procs_files)} && exec "$@"', "in-cgroup", *procs_files, *argv]
 
 
 PASS_THROUGH_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -288,10 +319,39 @@ def describe(limits):
             + "; install bubblewrap (`make bwrap`) and allow unprivileged user namespaces")
 
 
+def caps(limits):
+    """The caps on one kernel as a whole (all its processes, threads and tmpfs), and how each holds."""
+    from grader import cgroups, watchdog
+
+    found = cgroups.find()
+    count = process_cap(limits)
+    sampled = (f"sampled by the grader every {watchdog.INTERVAL:g} s: the private memory of all its processes"
+               + (" and its tmpfs" if limits.isolation == "bubblewrap" else "") + ", killed when over; "
+               f"each process also under RLIMIT_DATA ({cgroups.why_not()})")
+    if found is not None:
+        processes = {"limit": count, "how": f"{found.describe()}: pids.max, its processes and threads together"}
+        memory = {"limit": limits.memory, "how": f"{found.describe()}: all its processes and tmpfs together"}
+    elif nproc_counts_per_kernel(limits) and shutil.which("prlimit"):
+        processes = {"limit": count, "how": "RLIMIT_NPROC, counted by Linux in the kernel's own user namespace "
+                                            "(its processes and threads together)"}
+        memory = {"limit": limits.memory, "how": sampled}
+    else:
+        processes = {"limit": None, "how": f"none: {cgroups.why_not()}" + (
+            ", and Linux applies no RLIMIT_NPROC to root" if limits.isolation == "bubblewrap" else "")}
+        memory = {"limit": limits.memory, "how": sampled}
+    if limits.isolation == "bubblewrap":
+        tmpfs = {"limit": limits.scratch, "how": "its only writable folders: its working folder, /tmp and /dev/shm, "
+                                                 "each a fresh tmpfs of this size, counted in its memory"}
+    else:
+        tmpfs = {"limit": None, "how": f"no private tmpfs at isolation level {limits.isolation}"}
+    return {"processes": processes, "memory": memory, "tmpfs": tmpfs}
+
+
 def isolation_info(limits):
     """The isolation in force, as results.json's top-level extra_data reports it."""
     summary, warning = describe(limits)
-    return {"level": limits.isolation, "summary": summary, **({"warning": warning} if warning else {})}
+    return {"level": limits.isolation, "summary": summary, "caps": caps(limits),
+            **({"warning": warning} if warning else {})}
 
 
 def _user_exists(user):

@@ -75,9 +75,9 @@ class Zygote:
         self.control = control / "socket"
         self._count = 0
         config = {"control": str(self.control), "base": str(self.tmp), "cwd": str(self.workdir),
-                  "scratch": limits.scratch}
+                  "scratch": limits.scratch, "processes": sandbox.process_cap(limits)}
         view = sandbox.make_view(limits, self.workdir, self.tmp)
-        argv = sandbox.kernel_argv(limits, view, program=("-c", BOOTSTRAP, MARK, json.dumps(config)))
+        argv = sandbox.kernel_argv(limits, view, program=("-c", BOOTSTRAP, MARK, json.dumps(config)), nproc=False)
         read_end, write_end = os.pipe()
         self.logs = native_logs.Forwarder(read_end, sys.stderr)
         try:
@@ -95,7 +95,17 @@ class Zygote:
             pass
 
     def alive(self):
-        return self.proc.poll() is None
+        """Whether it runs and can answer: a stopped zygote would leave every launcher waiting."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            chain = [psutil.Process(self.proc.pid)]
+            while chain[-1].children() and MARK not in " ".join(chain[-1].cmdline()):
+                chain.append(chain[-1].children()[0])  # setpriv/bwrap -> bwrap's init -> the server
+            return all(p.status() not in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE,
+                                          psutil.STATUS_DEAD) for p in chain)
+        except psutil.Error:
+            return False
 
     def new_kernel_folder(self):
         """A fresh socket folder for one kernel: the one folder of the zygote's the kernel sees."""
@@ -111,33 +121,17 @@ class Zygote:
             return folder
         raise OSError(f"{self.tmp} holds {MAX_KERNEL_FOLDERS} kernel folders already")
 
-    def kernel_argv(self, folder, fallback):
-        """The kernel's command: the launcher, asking this zygote, else running `fallback`."""
+    def kernel_argv(self, folder, fallback, pid_file, cgroup_procs=()):
+        """The kernel's command: the launcher, asking this zygote, else running `fallback`. The launcher
+        writes the kernel's keeper's PID into `pid_file` and moves it into `cgroup_procs`."""
         return [sys.executable, "-I", "-S", str(LAUNCHER), str(self.control), str(self.proc.pid), str(folder),
-                self.kernel_name(folder), str(self.limits.startup_timeout), "-f", "{connection_file}", "--", *fallback]
+                self.kernel_name(folder), str(self.limits.startup_timeout), str(pid_file), json.dumps(list(cgroup_procs)),
+                "-f", "{connection_file}", "--", *fallback]
 
     @staticmethod
     def kernel_name(folder):
         """The process name of the keeper of the kernel in `folder` (at most 15 bytes)."""
         return f"rg-kernel-{Path(folder).name}"
-
-    def wait_gone(self, folder, timeout=5.0):
-        """Wait until the kernel of `folder`, and so every process of its namespace, has exited."""
-        name, deadline = self.kernel_name(folder), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                procs = psutil.Process(self.proc.pid).children(recursive=True)
-            except psutil.Error:
-                return
-            names = set()
-            for p in procs:
-                try:
-                    names.add(p.name())
-                except psutil.Error:
-                    pass
-            if name not in names:
-                return
-            time.sleep(0.01)
 
     def close(self):
         proc = getattr(self, "proc", None)

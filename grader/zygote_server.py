@@ -8,13 +8,19 @@ PID, network, IPC and UTS namespaces; its own empty /tmp, /dev/shm and working f
 zygote's folder only its own socket folder (not the zygote's socket, not the other kernels');
 a fresh /proc that shows its own processes only; no capabilities left. So a kernel sees and keeps
 exactly what a kernel started on its own under bubblewrap sees and keeps, minus the 2 to 4 s of
-starting Python and importing TensorFlow.
+starting Python and importing TensorFlow. It also has its own session and process group (no signal
+to "my group" reaches the zygote or another kernel), its own /dev/pts, and its own process cap:
+RLIMIT_NPROC set in its own user namespace, where Linux counts its processes and threads alone.
 
 The protocol, one Unix-socket connection per kernel (from grader/kernel_launcher.py):
   launcher -> zygote: a 4-byte length, then JSON {"folder", "name", "argv", "env"} (the kernel's
                       socket folder, its keeper's process name, ipykernel's arguments, its
                       environment), with the launcher's stdout and stderr passed as file
                       descriptors; the working folder and scratch size are the zygote's own;
+  zygote -> launcher: b"P\\n" from the kernel's keeper, with its credentials (SCM_CREDENTIALS:
+                      Linux hands the launcher the keeper's PID as the host sees it);
+  launcher -> zygote: b"G\\n" once the grader can find the keeper (and has put it in the kernel's
+                      cgroup, where there is one): only then is anything of the kernel started;
   zygote -> launcher: b"S\\n" once the kernel's sandbox is made (or b"E <why>\\n"), then
                       b"X <exit code>\\n" when it has exited.
 The kernel lives as long as the connection: when the launcher dies, its keeper kills the kernel's
@@ -29,6 +35,7 @@ import gc
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -37,7 +44,7 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NAME, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 15, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
@@ -112,7 +119,11 @@ def own_files(base, folder, cwd, size):
     _mount(f"/proc/self/fd/{own}", folder, None, MS_BIND)
     os.close(own)
     os.mkdir(cwd)
+    # the veil read-only, as the empty root bubblewrap builds for a kernel on its own
+    _mount(None, base, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _tmpfs(cwd, size)
+    if os.path.isdir("/dev/pts"):  # its own pseudo-terminals, as bubblewrap's --dev gives each sandbox
+        _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
     for shared in ("/tmp", "/dev/shm"):
         if not os.path.isdir(shared):
             continue
@@ -211,8 +222,10 @@ def run_kernel(request, launcher, ready):
 
 def run_init(request, launcher, ready):
     """PID 1 of the kernel's namespace: mounts its /proc, starts the kernel, reaps, and ends with it
-    (which kills whatever else is left in the namespace)."""
+    (which kills whatever else is left in the namespace). It leads the kernel's own session and
+    process group, apart from its keeper's, so the kernel cannot stop the keeper either."""
     _die_with_parent()
+    os.setsid()
     try:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except OSError as exc:
@@ -231,12 +244,32 @@ def run_init(request, launcher, ready):
             os._exit(_exit_code(status))
 
 
+def _announce(conn):
+    """Tell the launcher who this keeper is, and wait for its go (see the protocol above)."""
+    creds = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
+    conn.sendmsg([b"P\n"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+    conn.settimeout(60)
+    answer = b""
+    while len(answer) < 2 and (more := conn.recv(2 - len(answer))):
+        answer += more
+    if answer != b"G\n":
+        raise ValueError("the launcher gave no go")
+    conn.settimeout(None)
+
+
+def own_process_cap(processes):
+    """At most `processes` processes and threads for this user namespace's uid: the kernel's alone.
+    Set after unshare: the new namespace keeps the zygote's limit for the count of all its kernels."""
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
 def keep_kernel(conn, request, fds, zygote_pid, launcher):
     """A forked child of the zygote: sandbox a kernel, then keep it as long as the connection lasts."""
     out, err = fds
     _die_with_parent()
     if os.getppid() != zygote_pid:
         os._exit(1)
+    os.setsid()  # out of the zygote's session and process group: no signal to a group reaches it
     name = ctypes.create_string_buffer(_bytes(request["name"])[:15])  # how grader.zygote finds it
     _libc.prctl(PR_SET_NAME, ctypes.addressof(name), 0, 0, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -248,12 +281,18 @@ def keep_kernel(conn, request, fds, zygote_pid, launcher):
     try:
         if os.path.dirname(request["folder"]) != request["base"]:
             raise ValueError(f"{request['folder']} is not a kernel folder of this zygote")
+        _announce(conn)
         own_namespaces()
+        if request.get("processes"):
+            own_process_cap(int(request["processes"]))
         own_files(request["base"], request["folder"], request["cwd"], int(request["scratch"]))
         ready_read, ready = os.pipe()
         init = os.fork()
     except (OSError, ValueError, KeyError) as exc:
-        conn.sendall(f"E {exc}\n".encode())
+        try:
+            conn.sendall(f"E {exc}\n".encode())
+        except OSError:
+            pass
         os._exit(1)
     if init == 0:
         conn.close()
@@ -318,8 +357,17 @@ def serve(config):
                 pass
             conn.close()
             continue
-        request.update(base=config["base"], cwd=config["cwd"], scratch=config["scratch"])
-        if os.fork() == 0:
+        request.update(base=config["base"], cwd=config["cwd"], scratch=config["scratch"],
+                       processes=config.get("processes", 0))
+        try:
+            keeper = os.fork()
+        except OSError as exc:  # no process to be had now: this kernel starts on its own, the zygote stays
+            keeper = -1
+            try:
+                conn.sendall(f"E fork: {exc}\n".encode())
+            except OSError:
+                pass
+        if keeper == 0:
             try:
                 server.close()
                 keep_kernel(conn, request, fds, me, launcher)

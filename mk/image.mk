@@ -6,7 +6,7 @@
 image:
 	scripts/image.sh build
 
-## grade SUBMISSION in a fresh container (no network, --cpus 1 --memory 5g) into OUT/results.json
+## grade SUBMISSION in a fresh container (no network, --cpus 1 --memory 5g --pids-limit 1024) into OUT/results.json
 image-run:
 	scripts/image.sh run $(SUBMISSION) $(OUT)
 

@@ -20,7 +20,8 @@
 #   IMAGE_BUNDLE_BASE       the builder stage's base (default: follows IMAGE_BASE)
 #   IMAGE_ENGINE            docker or podman, instead of detecting
 #   PODMAN_STORAGE_DRIVER   default vfs
-#   IMAGE_CPUS, IMAGE_MEMORY  the caps of `run` (default 1 and 5g: docs/DEPLOY.md)
+#   IMAGE_CPUS, IMAGE_MEMORY, IMAGE_PIDS  the caps of `run` (default 1, 5g and 1024 processes and
+#                           threads: docs/DEPLOY.md)
 #   IMAGE_ISOLATION         what isolates the student's kernel in `run`: nobody (default: the
 #                           engine's default confinement; the kernel runs as nobody, with the
 #                           solution and expected outputs unreadable to it, as on Gradescope) or
@@ -170,7 +171,7 @@ run() {
     name="${IMAGE_CONTAINER_NAME:-resnet-grader-$$}"
     # shellcheck disable=SC2086  # IMAGE_RUN_FLAGS is a list of flags
     "${ENGINE[@]}" run --rm --name "$name" --network none \
-        --cpus "${IMAGE_CPUS:-1}" --memory "${IMAGE_MEMORY:-5g}" \
+        --cpus "${IMAGE_CPUS:-1}" --memory "${IMAGE_MEMORY:-5g}" --pids-limit "${IMAGE_PIDS:-1024}" \
         -v "$SUB:/autograder/submission:ro" -v "$out:/autograder/results" \
         "${isolation[@]}" ${IMAGE_RUN_FLAGS:-} "$IMAGE"
 }

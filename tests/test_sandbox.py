@@ -1,8 +1,11 @@
 """The kernel's launcher command lines, checked without starting anything (grader/sandbox.py)."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from grader import sandbox
 from grader.sandbox import Limits
@@ -70,7 +73,8 @@ def test_as_root_the_user_changes_before_bwrap_and_after_unshare():
 
 def test_every_level_is_described_and_the_weak_ones_warn():
     assert sandbox.isolation_info(Limits(isolation="bubblewrap")) == {
-        "level": "bubblewrap", "summary": sandbox.describe(Limits(isolation="bubblewrap"))[0]}
+        "level": "bubblewrap", "summary": sandbox.describe(Limits(isolation="bubblewrap"))[0],
+        "caps": sandbox.caps(Limits(isolation="bubblewrap"))}
     assert "warning: no isolation" in sandbox.isolation_info(Limits(isolation="none"))["warning"]
     assert "warning" in sandbox.isolation_info(Limits(isolation="namespaces"))
     assert "as user nobody" in sandbox.describe(Limits(isolation="none", run_as="nobody"))[0]
@@ -81,3 +85,65 @@ def test_a_venv_under_tmp_is_bound_on_top_of_the_kernels_own_tmp():
     argv = sandbox.bwrap_argv(sandbox.View(("/usr", "/tmp/clone/.venv"), (), "/tmp/rg/work", "/tmp/rg/sockets"), Limits())
     tmp = next(i for i, a in enumerate(argv) if a == "--tmpfs" and argv[i + 1] == "/tmp")
     assert tmp < argv.index("/tmp/clone/.venv") < argv.index("/tmp/rg/work")
+
+
+class _FakeCgroups:
+    def describe(self):
+        return "cgroup v9 (fake)"
+
+
+@pytest.mark.parametrize("where", ["cgroups", "ordinary user", "root as nobody", "root's own bubblewrap", "no sandbox"])
+def test_the_caps_say_what_holds_per_kernel_and_how(where, monkeypatch):
+    from grader import cgroups
+
+    monkeypatch.setattr(cgroups, "find", lambda: _FakeCgroups() if where == "cgroups" else None)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000 if where == "ordinary user" else 0)
+    limits = Limits(isolation="none" if where == "no sandbox" else "bubblewrap",
+                    run_as="nobody" if where == "root as nobody" else "", processes=300)
+    caps = sandbox.caps(limits)
+    processes, memory = caps["processes"], caps["memory"]
+    if where == "cgroups":
+        assert processes["limit"] == 300 and "cgroup v9" in processes["how"] and "cgroup v9" in memory["how"]
+    elif where in ("ordinary user", "root as nobody"):
+        assert processes["limit"] == 300 and "RLIMIT_NPROC" in processes["how"] and "own user namespace" in processes["how"]
+        assert "sampled by the grader" in memory["how"]
+    else:  # root's uid is exempt from RLIMIT_NPROC; without a sandbox it would count all the user's processes
+        assert processes["limit"] is None and processes["how"].startswith("none")
+    assert memory["limit"] == limits.memory
+    assert (caps["tmpfs"]["limit"] == limits.scratch) == (where != "no sandbox")
+
+
+def test_no_writable_place_is_shared_and_every_tmpfs_is_sized():
+    argv = sandbox.bwrap_argv(sandbox.View(("/usr", "/etc"), ("/etc/ssh",), "/tmp/rg/work", "/tmp/rg/sockets"),
+                              Limits(scratch=1234))
+    pairs = list(zip(argv, argv[1:]))
+    for mask in ("/etc/ssh",):
+        assert ("--remount-ro", mask) in pairs[pairs.index(("--tmpfs", mask)):]
+    assert ("--remount-ro", "/dev") in pairs[pairs.index(("--dev", "/dev")):]
+    if sandbox._bwrap_has_size():
+        for place in ("/tmp", "/dev/shm", "/tmp/rg/work"):
+            i = argv.index(place)  # its first mention: where it is mounted
+            assert argv[i - 3:i - 1] == ["--size", "1234"] and argv[i - 1] == "--tmpfs", place
+
+
+def test_the_process_cap_goes_where_linux_counts_it_per_kernel(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: f"/usr/bin/{name}")
+    view = sandbox.View(("/usr",), (), "/tmp/rg/work", "/tmp/rg/sockets")
+    nobody = Limits(isolation="bubblewrap", run_as="nobody", processes=77)
+    assert "--nproc=77" in sandbox.kernel_argv(nobody, view)
+    assert "--nproc=77" not in sandbox.kernel_argv(nobody, view, nproc=False)  # a zygote: its forks set their own
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    assert not any(a.startswith("--nproc") for a in sandbox.kernel_argv(Limits(isolation="bubblewrap"), view))
+    assert not any(a.startswith("--nproc") for a in sandbox.kernel_argv(Limits(isolation="none", run_as="nobody")))
+
+
+def test_a_command_in_a_cgroup_moves_itself_in_before_anything_else(tmp_path):
+    procs = [tmp_path / "a.procs", tmp_path / "b.procs"]
+    argv = sandbox.in_cgroup(["sh", "-c", "echo $$"], [str(p) for p in procs])
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert [p.read_text().strip() for p in procs] == [done.stdout.strip()] * 2  # the same process: exec, no fork
+    assert sandbox.in_cgroup(["true"], ()) == ["true"]
+    procs[0].with_name("missing").mkdir()
+    failed = subprocess.run(sandbox.in_cgroup(["echo", "ran"], [str(tmp_path / "missing" / "x" / "procs")]),
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "ran" not in failed.stdout  # never runs outside its cgroup

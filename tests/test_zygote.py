@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import psutil
 import pytest
@@ -187,3 +188,112 @@ def test_results_are_the_same_with_and_without_the_zygote(tmp_path):
         assert a == b, name
     scores = {n: json.loads((outs["1"] / n / "results.json").read_text())["score"] for n in ("correct", "mistaken")}
     assert scores["correct"] == 100 and scores["mistaken"] < 100
+
+
+# A kernel that does all it can to outlive its grade: a child stopped, one renamed like its keeper, a
+# daemon in a session of its own (double fork), a spinner; the kernel itself leaves its group.
+# TOKEN marks each, in its command line or its name.
+LINGER = r"""
+import ctypes, os, signal, subprocess, sys, time
+def _child(body):
+    if os.fork() == 0:
+        try:
+            body()
+        finally:
+            os._exit(0)
+def _named(name):
+    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+_child(lambda: (_named("stop-TOKEN"), os.kill(os.getpid(), signal.SIGSTOP)))
+_SLEEP = "import ctypes, sys, time; ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0); time.sleep(3600)"
+_child(lambda: os.execv(sys.executable, [sys.executable, "-c", _SLEEP, "rg-kernel-k1", "TOKEN-renamed"]))
+def _daemon():
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", _SLEEP, "daemon", "TOKEN-daemon"])
+_child(_daemon)
+subprocess.Popen([sys.executable, "-c", "while True: pass", "TOKEN-spin"], start_new_session=True)
+os.setsid() if os.getpid() != os.getpgid(0) else None
+time.sleep(1)
+print("lingering")
+"""
+
+
+def _run_cell(kernel, code):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, km=kernel.km, timeout=60, startup_timeout=60, allow_errors=True).execute()
+    return "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+
+
+def _lingering(token):
+    return [p for p in psutil.process_iter(["cmdline", "name"])
+            if token in " ".join(p.info["cmdline"] or []) or p.info["name"] == f"stop-{token}"[:15]]
+
+
+@pytest.mark.parametrize("keeper", ["keeps its kernel", "does nothing when its launcher goes"])
+def test_the_grader_ends_everything_a_kernel_started_itself(keeper, limits, tmp_path, monkeypatch):
+    """Closing a kernel kills all it started, at once, also where the zygote's keeper would not."""
+    if keeper != "keeps its kernel":
+        broken = tmp_path / "zygote_server.py"
+        source = zygote.SERVER.read_text()
+        kill = "            os.kill(init, signal.SIGKILL)\n            break\n"
+        assert kill in source
+        broken.write_text(source.replace(kill, "            break\n").replace(
+            "    status = os.waitpid(init, 0)[1]", "    status = os.waitpid(init, 0)[1] if False else 0\n    time.sleep(3600)"
+        ).replace("import sys\n", "import sys\nimport time\n", 1))
+        monkeypatch.setattr(zygote, "SERVER", broken)
+    token = f"t{os.getpid() % 100000}{int(time.time()) % 1000}"
+    with WarmKernels(limits, ahead=0) as pool:
+        kernel = pool.take()
+        assert "lingering" in _run_cell(kernel, LINGER.replace("TOKEN", token))
+        assert len(_lingering(token)) == 4, _lingering(token)
+        started = time.monotonic()
+        kernel.close()
+        took = time.monotonic() - started
+        left = _lingering(token)
+        keeper_gone = not kernel.keeper.is_running()
+    assert left == [] and keeper_gone, left
+    assert took < 4.5, took  # no wait on a process named like a keeper (today's close waited 5 s for it)
+
+
+def test_a_stopped_zygote_is_replaced_at_once(tmp_path, limits, expected_outputs):
+    path = notebooks.write(notebooks.solved(), tmp_path / "solved.ipynb")
+    with WarmKernels(limits, ahead=1) as pool:
+        pool.fill()
+        first = pool.zygote
+        server = psutil.Process(first.proc.pid)
+        while server.children() and zygote.MARK not in " ".join(server.cmdline()):
+            server = server.children()[0]
+        server.suspend()
+        assert not first.alive()
+        started = time.monotonic()
+        result = grade_notebook(path, expected_outputs, limits, pool.take)
+        took = time.monotonic() - started
+        assert pool.zygote is not first and pool.zygote.alive()
+        assert not server.is_running()  # the stopped one was killed, not left behind
+    assert result.score == 100
+    assert took < limits.startup_timeout, took  # no kernel waited on the stopped zygote
+
+
+def test_a_failed_fork_does_not_end_the_zygote(tmp_path, limits, expected_outputs, monkeypatch, capfd):
+    broken = tmp_path / "zygote_server.py"
+    source = zygote.SERVER.read_text()
+    fork = "            keeper = os.fork()\n"
+    assert fork in source
+    # the first fork fails as it would with no process left to be had
+    broken.write_text(source.replace(fork, "            keeper = _fork_once()\n").replace(
+        "def serve(config):", "_FAILED = []\n\n\ndef _fork_once():\n    if not _FAILED:\n        _FAILED.append(1)\n"
+        "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n    return os.fork()\n\n\ndef serve(config):"))
+    monkeypatch.setattr(zygote, "SERVER", broken)
+    path = notebooks.write(notebooks.solved(), tmp_path / "solved.ipynb")
+    with WarmKernels(limits, ahead=0) as pool:
+        results = [grade_notebook(path, expected_outputs, limits, pool.take) for _ in range(2)]
+        first = pool.zygote
+        assert first.alive()
+        kernel = pool.take()
+        assert kernel.zygote is first and _run_cell(kernel, "print('forked')") == "forked\n"
+        kernel.close()
+    assert [r.score for r in results] == [100, 100]
+    assert "fork: [Errno 11]" in capfd.readouterr().err
