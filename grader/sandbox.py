@@ -325,7 +325,8 @@ def caps(limits):
 
     found = cgroups.find()
     count = process_cap(limits)
-    sampled = (f"sampled by the grader every {watchdog.INTERVAL:g} s: the private memory of all its processes"
+    sampled = (f"sampled by the grader every {watchdog.INTERVAL:g} s: the memory of all its processes (PSS: pages "
+               "shared with the process it was forked from count in part)"
                + (" and its tmpfs" if limits.isolation == "bubblewrap" else "") + ", killed when over; "
                f"each process also under RLIMIT_DATA ({cgroups.why_not()})")
     if found is not None:

@@ -10,15 +10,16 @@ The measure is Pss + SwapPss (/proc/<pid>/smaps_rollup): a page that n processes
 - Private pages alone (USS) are dodged by forking: whatever a process allocated before forking a child
   that only sleeps is shared from then on, and counted nowhere.
 With Pss, pages shared among a kernel's own processes count once, in full; those still shared with the
-zygote count a fraction, never more than the zygote's own anonymous memory (measured: a forked kernel of
+zygote count a fraction, never more than the zygote holds (measured: a forked kernel of
 3 processes, next to a zygote of 209 MiB anonymous + 309 MiB of files: RSS 670 MiB; Pss 256, 188, 144 MiB
 with 1, 2, 4 such kernels alive; USS 90 MiB).
 
-Cost of one sample (2 CPUs, Linux 6.18): reading smaps_rollup walks a process's page tables, about
-3 ms per GiB of 4 KiB pages (0.13 ms per GiB of huge pages, as numpy allocates), 2 ms for a process that
-imported TensorFlow, 1.2 ms for 30 small Python processes; finding every kernel's processes takes one
-pass over /proc, 0.8 ms for 176 processes. The thread waits at least 49 times what its last sample cost,
-so it stays under 2% of one core however many kernels there are, at the price of sampling less often.
+Cost of one sample, as the thread runs it (2 CPUs, Linux 6.18, ~100 processes on the machine): 3.3 ms for
+a kernel of 30 small Python processes; 2.7 ms for one process of numpy and 1 GiB (huge pages, as numpy
+asks), 8.4 ms without huge pages (smaps_rollup walks the page tables: ~4 ms a GiB of 4 KiB pages); finding
+every kernel's processes is one pass over /proc. Hence INTERVAL = 0.2 s (1.7% of a core for those 30
+processes); and the thread waits at least 49 times what its last sample cost, so it stays under 2% of one
+core however many kernels and GiB it watches, at the price of sampling less often (0.42 s for that 1 GiB).
 """
 
 import os
@@ -27,7 +28,7 @@ import time
 
 import psutil
 
-INTERVAL = 0.1  # s between samples, at least; ~2 ms a sample for a kernel of 30 small processes: 2%
+INTERVAL = 0.2  # s between samples, at least
 BUDGET = 0.02  # of one core, at most
 _FIELDS = (b"Pss:", b"SwapPss:")
 
