@@ -1,5 +1,6 @@
 """One cgroup per kernel: Linux caps all its processes and threads together (pids) and the memory of
-all its processes, tmpfs pages they write included (memory), and measures what it used.
+all its processes, tmpfs pages they write included (memory), shares the CPU fairly between kernels
+however many processes each runs (cpu, where it can be had), and measures what it used.
 
 Layout: under this process's own cgroup in each hierarchy, one parent folder per grader process,
 `resnet-grader-<pid>-<start time>`, holding one leaf `k<n>` per kernel. The start time tells a dead
@@ -77,10 +78,10 @@ def _mkdir_own(folder):
 class Group:
     """One kernel's cgroup: a leaf in each hierarchy (one on v2; one or two on v1)."""
 
-    def __init__(self, version, pids_leaf, memory_leaf):
+    def __init__(self, version, pids_leaf, memory_leaf, cpu_leaf=None):
         self.version = version
         self.pids_leaf, self.memory_leaf = pids_leaf, memory_leaf
-        self.leaves = tuple(dict.fromkeys((pids_leaf, memory_leaf)))
+        self.leaves = tuple(dict.fromkeys(p for p in (pids_leaf, memory_leaf, cpu_leaf) if p))
         self.procs_files = tuple(os.path.join(leaf, "cgroup.procs") for leaf in self.leaves)
 
     def __repr__(self):
@@ -156,10 +157,10 @@ class Group:
 class Hierarchy:
     """Where this grader process makes its groups: its parent folder in each hierarchy."""
 
-    def __init__(self, version, pids_dir, memory_dir, note):
+    def __init__(self, version, pids_dir, memory_dir, note, cpu_dir=None):
         self.version = version
-        self.pids_dir, self.memory_dir = pids_dir, memory_dir
-        self.parents = tuple(dict.fromkeys((pids_dir, memory_dir)))
+        self.pids_dir, self.memory_dir, self.cpu_dir = pids_dir, memory_dir, cpu_dir
+        self.parents = tuple(dict.fromkeys(p for p in (pids_dir, memory_dir, cpu_dir) if p))
         self.note = note
         self.owner = os.getpid()
 
@@ -169,7 +170,8 @@ class Hierarchy:
     def new_group(self, processes, memory):
         """A fresh leaf capped at `processes` processes+threads and `memory` bytes; OSError if not."""
         name = f"k{next(_counter)}"
-        group = Group(self.version, os.path.join(self.pids_dir, name), os.path.join(self.memory_dir, name))
+        group = Group(self.version, os.path.join(self.pids_dir, name), os.path.join(self.memory_dir, name),
+                      os.path.join(self.cpu_dir, name) if self.cpu_dir else None)
         made = []
         try:
             for leaf in group.leaves:
@@ -223,7 +225,16 @@ def clean_stale(base):
 
 
 def _enable(folder):
+    """memory and pids for the folders below `folder`, and cpu (fair shares) where it is delegated too:
+    True when cpu is on."""
+    try:
+        _write(os.path.join(folder, "cgroup.subtree_control"), "+memory +pids +cpu")
+        return True
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise
     _write(os.path.join(folder, "cgroup.subtree_control"), "+memory +pids")
+    return False
 
 
 def v2(own):
@@ -250,7 +261,7 @@ def v2(own):
         raise Unusable(f"cgroup v2: cannot make a folder in {base} ({exc.strerror})")
     try:
         try:
-            _enable(base)
+            cpu = _enable(base)
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
@@ -258,13 +269,13 @@ def v2(own):
             os.makedirs(moved, exist_ok=True)
             _write(os.path.join(moved, "cgroup.procs"), str(os.getpid()))
             try:
-                _enable(base)
+                cpu = _enable(base)
             except OSError:
                 _write(os.path.join(own, "cgroup.procs"), str(os.getpid()))  # back where it was
                 _rmdir(moved)
                 raise Unusable(f"cgroup v2: Linux refuses to enable memory and pids below {base}: other processes "
                                "share this process's cgroup (start the grader in a cgroup of its own)")
-        _enable(parent)
+        cpu = _enable(parent) and cpu
     except Unusable:
         _rmdir(parent)
         raise
@@ -272,11 +283,28 @@ def v2(own):
         _rmdir(parent)
         raise Unusable(f"cgroup v2: cannot enable memory and pids below {base} ({exc.strerror})")
     who = "subtree" if os.geteuid() == 0 else "delegated subtree"
-    return Hierarchy(2, parent, parent, f"{who} {base}"), [base]
+    return Hierarchy(2, parent, parent, f"{who} {base}" + (", cpu shared" if cpu else ""), parent if cpu else None), [base]
 
 
-def v1(pids_own, memory_own):
-    """Our parent folder in the pids and the memory hierarchy (one if they are mounted together)."""
+def _cpu_parent(cpu_own, name):
+    """Our parent folder in the cpu hierarchy, or None: its leaves share the CPU equally (the default
+    shares), so a kernel running hundreds of processes gets no more of it than one running two."""
+    if not cpu_own:
+        return None
+    folder = os.path.join(cpu_own, name)
+    try:
+        _mkdir_own(folder)
+    except OSError:
+        return None
+    if os.path.exists(os.path.join(folder, "cpu.shares")):
+        return folder
+    _rmdir(folder)
+    return None
+
+
+def v1(pids_own, memory_own, cpu_own=None):
+    """Our parent folder in the pids and the memory hierarchy (one if they are mounted together), and in
+    the cpu one where it can be made."""
     name, made = _parent_name(), []
     try:
         for own in dict.fromkeys((pids_own, memory_own)):
@@ -290,9 +318,10 @@ def v1(pids_own, memory_own):
             _rmdir(folder)
         raise Unusable(f"cgroup v1: cannot make {exc.filename or name} ({exc.strerror})")
     who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    cpu = _cpu_parent(cpu_own, name) if cpu_own not in (pids_own, memory_own) else None
     hierarchy = Hierarchy(1, os.path.join(pids_own, name), os.path.join(memory_own, name),
-                          f"pids, memory hierarchies written by {who}")
-    return hierarchy, list(dict.fromkeys((pids_own, memory_own)))
+                          f"pids, memory{', cpu' if cpu else ''} hierarchies written by {who}", cpu)
+    return hierarchy, list(dict.fromkeys(p for p in (pids_own, memory_own, cpu_own if cpu else None) if p))
 
 
 def _unescape(path):
@@ -337,7 +366,7 @@ def discover(self_cgroup=None, mountinfo=None):
             reasons.append(str(exc))
     if all(c in mounts and c in paths for c in ("pids", "memory")):
         try:
-            return v1(own("pids"), own("memory"))
+            return v1(own("pids"), own("memory"), own("cpu") if "cpu" in mounts and "cpu" in paths else None)
         except Unusable as exc:
             reasons.append(str(exc))
     else:

@@ -226,9 +226,8 @@ def test_a_dead_graders_empty_folders_go_and_others_stay(hierarchy):
         for base in bases:
             for name in names.values():
                 os.makedirs(os.path.join(base, name, "k1"))
-        busy = cgroups.Group(hierarchy.version, *[os.path.join(b, names["busy"], "k1") for b in
-                                                  (os.path.dirname(hierarchy.pids_dir),
-                                                   os.path.dirname(hierarchy.memory_dir))])
+        busy = cgroups.Group(hierarchy.version, *[os.path.join(os.path.dirname(b), names["busy"], "k1") if b else None
+                                                  for b in (hierarchy.pids_dir, hierarchy.memory_dir, hierarchy.cpu_dir)])
         busy.add(alive.pid)
         cgroups.find.cache_clear()
         assert cgroups.find() is not None  # cleans up when it first succeeds
@@ -267,8 +266,10 @@ def test_v2_found_from_proc_self_cgroup_enables_controllers_and_writes_limits(fa
     parent = own / cgroups._parent_name()
     assert (found.version, found.parents, bases) == (2, (str(parent),), [str(own)])
     assert str(own) in found.describe() and found.describe().startswith("cgroup v2 (")
-    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids"
-    assert (parent / "cgroup.subtree_control").read_text() == "+memory +pids"
+    # cpu too, where it is delegated: kernels share the CPU equally however many processes each runs
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert (parent / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert "cpu shared" in found.describe()
     group = found.new_group(processes=20, memory=300 * MiB)
     leaf = parent / os.path.basename(group.leaves[0])
     assert group.leaves == (str(leaf),) and group.procs_files == (str(leaf / "cgroup.procs"),)
@@ -300,7 +301,7 @@ def test_v2_moves_itself_out_where_its_own_cgroup_has_processes(fake_v2, monkeyp
     monkeypatch.setattr(cgroups, "_write", linux)
     found, _ = cgroups.v2(str(own))
     assert moved.read_text() == str(os.getpid())
-    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     assert os.path.dirname(found.pids_dir) == str(own)
     # a process it starts (in grader-<pid>) makes its folders beside, under `own`
     (moved.parent / "cgroup.controllers").write_text("memory pids")
@@ -332,9 +333,48 @@ def test_v2_says_why_not(fake_v2, monkeypatch):
 
 def test_v1_paths_inside_a_container_mount(monkeypatch):
     seen = []
-    monkeypatch.setattr(cgroups, "v1", lambda pids, memory: seen.append((pids, memory)) or ("found", []))
+    monkeypatch.setattr(cgroups, "v1", lambda pids, memory, cpu: seen.append((pids, memory, cpu)) or ("found", []))
     mountinfo = ("30 25 0:27 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
                  "31 25 0:28 / /sys/fs/cgroup/cpu,memory rw - cgroup cgroup rw,cpu,memory\n")
     self_cgroup = "5:pids:/docker/abc/job\n4:cpu,memory:/docker/abc\n"
     assert cgroups.discover(self_cgroup, mountinfo) == ("found", [])
-    assert seen == [("/sys/fs/cgroup/pids/job", "/sys/fs/cgroup/cpu,memory/docker/abc")]
+    assert seen == [("/sys/fs/cgroup/pids/job", "/sys/fs/cgroup/cpu,memory/docker/abc", "/sys/fs/cgroup/cpu,memory/docker/abc")]
+
+
+def test_kernels_share_the_cpu_equally_however_many_processes_each_runs(hierarchy, group_of):
+    """A kernel spinning 20 processes gets no more of the CPU than one spinning 1: its one process runs
+    far more than each of the 20 (in one group, each would get the same)."""
+    if hierarchy.cpu_dir is None:
+        pytest.skip(f"no cpu controller for the grader here ({hierarchy.describe()})")
+    spin = "import os, time\nn = int(os.environ['SPIN'])\nfor _ in range(n - 1):\n    if os.fork() == 0:\n" \
+           "        break\nend = time.monotonic() + 3\nwhile time.monotonic() < end:\n    pass\n"
+    many, one = group_of(), group_of()
+    crowd = start_in(many, spin, env={**os.environ, "SPIN": "20"})
+    alone = start_in(one, spin, env={**os.environ, "SPIN": "1"})
+    try:
+        time.sleep(2)  # all spinning by now
+        cpu = {}
+        for name, proc in (("crowd", crowd), ("alone", alone)):
+            procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            cpu[name] = [sum(p.cpu_times()[:2]) for p in procs]
+        per_crowd_process = sum(cpu["crowd"]) / len(cpu["crowd"])
+        assert len(cpu["crowd"]) == 20 and cpu["alone"][0] > 4 * per_crowd_process, cpu
+    finally:
+        for proc in (crowd, alone):
+            proc.kill()
+            proc.wait()
+
+
+def test_v2_without_cpu_delegated_still_caps_processes_and_memory(fake_v2, monkeypatch):
+    own, mountinfo, self_cgroup = fake_v2
+    write = cgroups._write
+
+    def linux(path, text):  # cpu not delegated: Linux refuses the whole write
+        if "+cpu" in text:
+            raise OSError(errno.ENOENT, "No such file or directory")
+        write(path, text)
+
+    monkeypatch.setattr(cgroups, "_write", linux)
+    found, _ = cgroups.discover(self_cgroup, mountinfo)
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert found.cpu_dir is None and "cpu shared" not in found.describe()
