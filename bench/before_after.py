@@ -13,8 +13,8 @@ from pathlib import Path
 from memory import PeakPerWorker
 
 ROOT = Path(__file__).resolve().parent.parent
-# The last commit before issue 18's speed work (seeded weights drawn once and ahead, gc.freeze).
-BASELINE = "3324b65"
+# The last commit before issue 22's caps per kernel (one cgroup, session and process cap each).
+BASELINE = "88f668b"
 
 
 def export_tree(rev, folder):
@@ -80,6 +80,7 @@ def compare(single, folder, tmp, env, repeat=2, baseline=BASELINE):
             out["rss"][side] = max(out["rss"].get(side, 0), mem.peak_rss)
     out["same"] = (same_results(tmp / "batch-before-0", tmp / "batch-after-0", names), len(names))
     out["n"] = len(names)
+    out["baseline"] = baseline
     return out
 
 
@@ -101,7 +102,8 @@ def report(result, floor_median):
     import statistics
 
     med = statistics.median
-    lines = [f"{'before / after (baseline ' + BASELINE + ', runs alternating)':<44}{'before':>10}{'after':>10}"]
+    lines = [f"{'before / after (baseline ' + result.get('baseline', BASELINE) + ', runs alternating)':<44}"
+             f"{'before':>10}{'after':>10}"]
     one = {k: med(v) for k, v in result["one"].items()}
     per = {k: med(v) / result["n"] for k, v in result["batch"].items()}
     lines.append(f"{'(e) one grade (s)':<44}{one['before']:>10.2f}{one['after']:>10.2f}")
