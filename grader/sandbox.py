@@ -107,9 +107,11 @@ def make_view(limits, scratch, sockets):
     # the interpreter's own import path (submissions kept in site-packages itself).
     needed = {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)
               and any(_is_under(os.path.realpath(p), r) for r in read_only)}
-    masked = tuple(sorted(h for h in hidden if os.path.lexists(h) and any(_is_under(h, r) for r in read_only)
-                          and not any(_is_under(r, h) for r in read_only)
-                          and not any(_is_under(n, h) for n in needed)))
+    masked = [h for h in hidden if os.path.lexists(h) and any(_is_under(h, r) for r in read_only)
+              and not any(_is_under(r, h) for r in read_only)
+              and not any(_is_under(n, h) for n in needed)]
+    # one inside another is hidden with it (and could not be mounted in a mask made read-only)
+    masked = tuple(sorted(h for h in masked if not any(o != h and _is_under(h, o) for o in masked)))
     return View(read_only, masked, str(scratch), str(sockets))
 
 

@@ -147,3 +147,13 @@ def test_a_command_in_a_cgroup_moves_itself_in_before_anything_else(tmp_path):
     failed = subprocess.run(sandbox.in_cgroup(["echo", "ran"], [str(tmp_path / "missing" / "x" / "procs")]),
                             capture_output=True, text=True)
     assert failed.returncode != 0 and "ran" not in failed.stdout  # never runs outside its cgroup
+
+
+def test_a_hidden_folder_inside_another_is_hidden_with_it(tmp_path):
+    """Masks are read-only, so none can be mounted inside another: the inner one (the expected outputs
+    inside an installed grader; /etc/ssl/private inside a hidden /etc/ssl) is left to the outer."""
+    if not os.path.isdir("/etc/ssl/private"):
+        pytest.skip("no /etc/ssl/private here")
+    view = sandbox.make_view(Limits(hide=("/etc/ssl",)), tmp_path / "work", tmp_path / "sockets")
+    assert "/etc/ssl" in view.masked and "/etc/ssl/private" not in view.masked
+    assert "/etc/ssl/private" in sandbox.make_view(Limits(), tmp_path / "work", tmp_path / "sockets").masked
