@@ -316,7 +316,9 @@ def v1(pids_own, memory_own, cpu_own=None):
     except OSError as exc:
         for folder in made:
             _rmdir(folder)
-        raise Unusable(f"cgroup v1: cannot make {exc.filename or name} ({exc.strerror})")
+        # the folder it is made in, not its name (which holds our PID): results.json quotes this line
+        where = os.path.dirname(exc.filename) if exc.filename else pids_own
+        raise Unusable(f"cgroup v1: cannot make a folder in {where} ({exc.strerror})")
     who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
     cpu = _cpu_parent(cpu_own, name) if cpu_own not in (pids_own, memory_own) else None
     hierarchy = Hierarchy(1, os.path.join(pids_own, name), os.path.join(memory_own, name),
