@@ -267,6 +267,9 @@ def test_a_stopped_zygote_is_replaced_at_once(tmp_path, limits, expected_outputs
         while server.children() and zygote.MARK not in " ".join(server.cmdline()):
             server = server.children()[0]
         server.suspend()
+        deadline = time.monotonic() + 5
+        while server.status() != psutil.STATUS_STOPPED and time.monotonic() < deadline:
+            time.sleep(0.01)  # SIGSTOP takes effect a moment after it is sent
         assert not first.alive()
         started = time.monotonic()
         result = grade_notebook(path, expected_outputs, limits, pool.take)
