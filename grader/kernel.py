@@ -178,9 +178,24 @@ class Kernel:
         return tuple(root + p for p in ("/tmp", "/dev/shm", str(self.workdir)))
 
     def _over_memory(self):
+        """As the OOM killer does in a cgroup: kill the kernel's largest process (the kernel itself only where
+        it is the largest), and go on watching the rest."""
+        roots = self.processes()
+        top = {p.pid for p in roots}
+        kernel = watchdog._tree(roots, watchdog._children()) - top  # never the keeper or the launcher,
+        if self.limits.isolation == "bubblewrap":  # nor the PID namespace's init under them (it takes all)
+            kernel -= {c.pid for r in roots for c in _safe_children(r)}
+        largest = max(kernel, key=watchdog._memory, default=None)
         print(f"grader: a kernel went over its memory cap of {self.limits.memory / sandbox.GiB:.1f} GiB (all its "
-              "processes and tmpfs together): killed", file=sys.stderr, flush=True)
-        self.kill(wait=0)
+              "processes and tmpfs together): its largest process killed", file=sys.stderr, flush=True)
+        if largest is None:
+            self.kill(wait=0)
+            return
+        try:
+            os.kill(largest, 9)
+        except OSError:
+            pass
+        memory_watch().watch(self, self.processes, self.limits.memory, self._over_memory, self._tmpfs)
 
     def kill(self, wait=5.0):
         """Kill every process of this kernel: its cgroup, else its PID namespace through its roots.
@@ -223,6 +238,13 @@ class Kernel:
     def remove_folders(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(self.specs, ignore_errors=True)
+
+
+def _safe_children(proc):
+    try:
+        return proc.children()
+    except psutil.Error:
+        return []
 
 
 def new_group(limits):
