@@ -329,7 +329,7 @@ def caps(limits):
     count = process_cap(limits)
     sampled = (f"sampled by the grader every {watchdog.INTERVAL:g} s: the memory of all its processes (PSS: pages "
                "shared with the process it was forked from count in part)"
-               + (" and its tmpfs" if limits.isolation == "bubblewrap" else "") + ", killed when over; "
+               + (" and its tmpfs" if limits.isolation == "bubblewrap" else "") + "; over it, its largest process is killed; "
                f"each process also under RLIMIT_DATA ({cgroups.why_not()})")
     if found is not None:
         processes = {"limit": count, "how": f"{found.describe()}: pids.max, its processes and threads together"}
