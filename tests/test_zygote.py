@@ -79,6 +79,17 @@ def any_bubblewrap():
     return _bubblewrap()
 
 
+def _broken_server(tmp_path, monkeypatch, *edits):
+    """The zygote's server with each (text, replacement) of `edits` made, each text shown to be there."""
+    source = zygote.SERVER.read_text()
+    for text, replacement in edits:
+        assert text in source, text
+        source = source.replace(text, replacement, 1)
+    broken = tmp_path / "zygote_server.py"
+    broken.write_text(source)
+    monkeypatch.setattr(zygote, "SERVER", broken)
+
+
 def _write(tmp_path, name, body):
     source = Hostile(name, "identity_block", body, zero=False).source()
     return notebooks.write(notebooks.solved(identity_block=source), tmp_path / f"{name}.ipynb")
@@ -236,14 +247,11 @@ def _lingering(token):
 def test_the_grader_ends_everything_a_kernel_started_itself(keeper, limits, tmp_path, monkeypatch):
     """Closing a kernel kills all it started, at once, also where the zygote's keeper would not."""
     if keeper != "keeps its kernel":
-        broken = tmp_path / "zygote_server.py"
-        source = zygote.SERVER.read_text()
-        kill = "            os.kill(init, signal.SIGKILL)\n            break\n"
-        assert kill in source
-        broken.write_text(source.replace(kill, "            break\n").replace(
-            "    status = os.waitpid(init, 0)[1]", "    status = os.waitpid(init, 0)[1] if False else 0\n    time.sleep(3600)"
-        ).replace("import sys\n", "import sys\nimport time\n", 1))
-        monkeypatch.setattr(zygote, "SERVER", broken)
+        _broken_server(tmp_path, monkeypatch,
+                       ("            os.kill(init, signal.SIGKILL)\n            break\n", "            break\n"),
+                       ("    status = os.waitpid(init, 0)[1]",
+                        "    status = os.waitpid(init, 0)[1] if False else 0\n    time.sleep(3600)"),
+                       ("import sys\n", "import sys\nimport time\n"))
     token = f"t{os.getpid() % 100000}{int(time.time()) % 1000}"
     with WarmKernels(limits, ahead=0) as pool:
         kernel = pool.take()
@@ -281,15 +289,11 @@ def test_a_stopped_zygote_is_replaced_at_once(tmp_path, limits, expected_outputs
 
 
 def test_a_failed_fork_does_not_end_the_zygote(tmp_path, limits, expected_outputs, monkeypatch, capfd):
-    broken = tmp_path / "zygote_server.py"
-    source = zygote.SERVER.read_text()
-    fork = "            keeper = os.fork()\n"
-    assert fork in source
     # the first fork fails as it would with no process left to be had
-    broken.write_text(source.replace(fork, "            keeper = _fork_once()\n").replace(
-        "def serve(config):", "_FAILED = []\n\n\ndef _fork_once():\n    if not _FAILED:\n        _FAILED.append(1)\n"
-        "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n    return os.fork()\n\n\ndef serve(config):"))
-    monkeypatch.setattr(zygote, "SERVER", broken)
+    _broken_server(tmp_path, monkeypatch, ("            keeper = os.fork()\n", "            keeper = _fork_once()\n"),
+                   ("def serve(config):", "_FAILED = []\n\n\ndef _fork_once():\n    if not _FAILED:\n"
+                    "        _FAILED.append(1)\n        raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+                    "    return os.fork()\n\n\ndef serve(config):"))
     path = notebooks.write(notebooks.solved(), tmp_path / "solved.ipynb")
     with WarmKernels(limits, ahead=0) as pool:
         results = [grade_notebook(path, expected_outputs, limits, pool.take) for _ in range(2)]
