@@ -217,6 +217,7 @@ class Kernel:
         return [p for p in left if sandbox._running(p)]
 
     def close(self):
+        self._keeper()  # named before the launcher goes: its keeper may exit with it, its kernel not yet
         try:
             if self.km.has_kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
