@@ -129,11 +129,7 @@ def test_kernels_forked_from_one_zygote_share_nothing(tmp_path, limits, expected
 
 def test_the_check_sees_a_zygote_whose_kernels_share_its_files(tmp_path, limits, expected_outputs, monkeypatch):
     """The test above fails when a fork keeps the zygote's /tmp, working folder and socket folder."""
-    broken = tmp_path / "zygote_server.py"
-    source = zygote.SERVER.read_text()
-    assert "        own_files(" in source
-    broken.write_text(source.replace("        own_files(", "        (lambda *a: None)("))
-    monkeypatch.setattr(zygote, "SERVER", broken)
+    _broken_server(tmp_path, monkeypatch, ("        own_files(", "        (lambda *a: None)("))
     (alice, bob), forked = _grade_in_turn(tmp_path, limits, expected_outputs)
     assert forked and _identity_score(alice) == _full(alice)
     text = repr([c for c in bob.checks if c.function == "identity_block"])  # the error, in each case
