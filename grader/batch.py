@@ -104,10 +104,11 @@ class Batch:
     under `limits`); `expected_dir` is what the results are keyed on."""
 
     def __init__(self, out, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR,
-                 progress=True, visibility="visible", executor=None):
+                 progress=True, visibility="visible", executor=None, version=None):
         self.out = Path(out)
         self.visibility = visibility
-        self.executor = executor or LocalPool(limits, workers, expected_dir)
+        self.version = version  # a notebook version forced on every submission; None: each detected
+        self.executor = executor or LocalPool(limits, workers, expected_dir, version)
         self.graded = self.total = 0  # submissions with results so far, and in all (for a stopped batch)
         self.expected_dir = expected_dir
         self.progress = progress
@@ -142,7 +143,7 @@ class Batch:
         recorded stays, with the gradebook and class report of it, and `graded` says how much.
         """
         leftovers.remove_stale()
-        jobs = plan(paths, self.out, grader_fingerprint(self.expected_dir))
+        jobs = plan(paths, self.out, grader_fingerprint(self.expected_dir) + (self.version or ""))
         payloads, todo = {}, []
         for job in jobs:
             cached = self._done(job)

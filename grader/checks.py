@@ -12,7 +12,8 @@ from grader.diagnosis import diagnose, letter_l_note
 from grader.matching import NAMED_KINDS, describe, fmt, kind_label, match_layers
 from grader.measurement import MODES
 from grader.results import MEMORY_ERRORS, CaseOutcome, Check, Finding, LayerRow, LayerTable
-from grader.spec import ASPECTS
+from grader import versions
+from grader.versions import ASPECTS as ALL_ASPECTS
 
 MAX_MESSAGES = 6
 MAX_FINDINGS = 64  # per case and aspect, as data for the class report (results.json stays small)
@@ -226,11 +227,21 @@ def first_difference(ref, sub, pairs, want, got):
     return found[0] if found else ""
 
 
-def activations_findings(ref, sub, pairs):
+def mode_label(mode, how=None):
+    """'training mode' as feedback names it, with how the mode ran when the function was called
+    with its own argument: 'training mode (called with training=True)'."""
+    call = (how or {}).get("call") or {}
+    if not call:
+        return f"{mode} mode"
+    return f"{mode} mode (called with {', '.join(f'{k}={v!r}' for k, v in call.items())})"
+
+
+def activations_findings(ref, sub, pairs, modes=None):
     if sub.error:
         return [_error_finding(f"could not be run: {sub.error}", sub.error)]
     out = []
     for mode in MODES:
+        label = mode_label(mode, (modes or {}).get(mode))
         want, got = ref.activations[mode], sub.activations[mode]
         first = _first_difference(ref, sub, pairs, want, got)
         output_ok = arrays_agree(want.output, got.output)
@@ -238,14 +249,14 @@ def activations_findings(ref, sub, pairs):
             continue
         layer, detail = (first[1], first[2]) if first else ("output", "")
         if want.output.shape != got.output.shape:
-            head = f"{mode} mode: expected output of shape {_shape_text(want.output.shape)}, found {_shape_text(got.output.shape)}"
+            head = f"{label}: expected output of shape {_shape_text(want.output.shape)}, found {_shape_text(got.output.shape)}"
             detail = detail or "another output shape"
         elif not output_ok:
             diff = float(np.nanmax(np.abs(want.output - got.output))) if np.all(np.isfinite(got.output)) else float("nan")
-            head = f"{mode} mode: output differs from the reference (largest difference {diff:.4g}, tolerance {tolerance(want.output):.2g})"
+            head = f"{label}: output differs from the reference (largest difference {diff:.4g}, tolerance {tolerance(want.output):.2g})"
             detail = detail or "the output differs"
         else:
-            head = f"{mode} mode: output matches, but an intermediate layer does not"
+            head = f"{label}: output matches, but an intermediate layer does not"
         if first:
             head += f"; {first[0]}"
         else:
@@ -284,42 +295,53 @@ def build_errors(cases, definition_errors=()):
     return errors + [d for d in definition_errors if any(re.search(rf"\b{n}\b", d) for n in missing)]
 
 
-def judge_function(expected, submitted, points, definition_errors=()):
-    """All four aspects of one function: expected and submitted FunctionMeasurements in, Checks out.
+def _findings(aspect, ref, sub, pairs, modes):
+    if aspect == "activations":
+        return activations_findings(ref, sub, pairs, modes)
+    return ASPECT_FINDINGS[aspect](ref, sub, pairs)
+
+
+def judge_function(expected, submitted, points, definition_errors=(), version=None):
+    """The graded aspects of one function (those `points` gives): expected and submitted
+    FunctionMeasurements in, Checks out.
 
     A failed check carries the hints (grader.diagnosis) for the mistakes recognised behind it.
     `definition_errors` are the messages of the student's definitions that failed to run.
+    `version` (grader.versions.Version) says how the modes ran and words some hints; the default one when None.
     """
+    version = version or versions.get()
+    aspects = tuple(a for a in ALL_ASPECTS if a in points)
+    modes = version.modes_of(expected.function)
     cases = _measured_cases(expected, submitted)
     if cases is None:
         note = (submitted.missing if submitted is not None and submitted.missing else
                 f"{expected.function} could not be measured")
         limit = submitted.limit if submitted is not None else ""
         why = "limit" if limit else "not_defined" if submitted is not None and submitted.missing else "not_measured"
-        return tuple(Check(expected.function, a, points[a], (), note, limit=limit, why=why) for a in ASPECTS)
-    outcomes = {a: [] for a in ASPECTS}
+        return tuple(Check(expected.function, a, points[a], (), note, limit=limit, why=why) for a in aspects)
+    outcomes = {a: [] for a in aspects}
     diagnosable = []
     for ref, sub in cases:
         if sub is None:
             text = f"{ref.call} was not measured"
-            for a in ASPECTS:
+            for a in aspects:
                 outcomes[a].append(CaseOutcome(ref.case, False, (text,), (Finding(text, "not_measured"),)))
             continue
         if sub.error and len(sub.layers) <= 1:  # nothing was built: one clear message, not one per layer
             text = f"{sub.call} failed: {sub.error}"
-            for a in ASPECTS:
+            for a in aspects:
                 outcomes[a].append(CaseOutcome(ref.case, False, (text,), (_error_finding(text, sub.error),)))
             continue
         pairs = match_layers(ref.layers, sub.layers)
         diagnosable.append((ref.case, ref, sub, pairs))
-        for a in ASPECTS:
-            found = ASPECT_FINDINGS[a](ref, sub, pairs)
+        for a in aspects:
+            found = _findings(a, ref, sub, pairs, modes)
             outcomes[a].append(CaseOutcome(ref.case, not found, _capped(_texts(found)), tuple(found[:MAX_FINDINGS])))
-    hints = diagnose(expected.function, diagnosable, build_errors(cases, definition_errors))
+    hints = diagnose(expected.function, diagnosable, build_errors(cases, definition_errors), version)
     # A call that ran out of memory hit the kernel's limit: the class report lists it with the others.
     limit = "memory" if any(sub is not None and sub.error_type in MEMORY_ERRORS for _, sub in cases) else ""
     checks = []
-    for a in ASPECTS:
+    for a in aspects:
         failed = not all(o.passed for o in outcomes[a])
         mine = tuple(h for h in hints if a in h.aspects) if failed else ()
         checks.append(Check(expected.function, a, points[a], tuple(outcomes[a]), hints=mine,
@@ -327,12 +349,12 @@ def judge_function(expected, submitted, points, definition_errors=()):
     return tuple(checks)
 
 
-def recognised_mistakes(expected, submitted, definition_errors=()):
+def recognised_mistakes(expected, submitted, definition_errors=(), version=None):
     """Every hint grader.diagnosis finds for one function, whether or not a check failed (for tests and tools)."""
     measured = _measured_cases(expected, submitted) or []
     cases = [(ref.case, ref, sub, match_layers(ref.layers, sub.layers))
              for ref, sub in measured if sub is not None and len(sub.layers) > 1]
-    return diagnose(expected.function, cases, build_errors(measured, definition_errors))
+    return diagnose(expected.function, cases, build_errors(measured, definition_errors), version or versions.get())
 
 
 # ----------------------------------------------------------------------------- side-by-side view
@@ -350,8 +372,10 @@ def _activation_cell(ref, sub, r, s):
     return "" if agree is None else "matches" if agree else "differs"
 
 
-def layer_table(ref, sub, pairs, function=""):
-    """The reference's layers beside the submission's, in the reference's order; extra layers after their parent."""
+def layer_table(ref, sub, pairs, function="", names=True):
+    """The reference's layers beside the submission's, in the reference's order; extra layers after their parent.
+
+    A name is marked as differing only where the version prescribes `names`."""
     partner_of = {v: k for k, v in pairs.items()}
     extras = {}
     for s in sub.layers:
@@ -368,7 +392,7 @@ def layer_table(ref, sub, pairs, function=""):
             act = _activation_cell(ref, sub, r, s)
             got = _cells(s, sub.layers) + (act,)
             differs = [i for i, (w, g) in enumerate(zip(want, got)) if i != 0 and i != 1 and w != g]
-            if r.kind in NAMED_KINDS and r.name != s.name:
+            if names and r.kind in NAMED_KINDS and r.name != s.name:
                 differs.insert(0, 0)
             if r.kind != s.kind:
                 differs.insert(0, 1)
@@ -379,8 +403,9 @@ def layer_table(ref, sub, pairs, function=""):
     return LayerTable(function, ref.case, sub.call, tuple(rows))
 
 
-def layer_tables(expected, submitted):
+def layer_tables(expected, submitted, version=None):
     """One LayerTable per graded call that built something."""
     cases = _measured_cases(expected, submitted) or []
-    return tuple(layer_table(ref, sub, match_layers(ref.layers, sub.layers), expected.function)
+    names = (version or versions.get()).names
+    return tuple(layer_table(ref, sub, match_layers(ref.layers, sub.layers), expected.function, names)
                  for ref, sub in cases if sub is not None and len(sub.layers) > 1)

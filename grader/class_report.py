@@ -20,6 +20,7 @@ MISTAKE_TITLES = {
     "missing_shortcut": "the shortcut is never added to the main path",
     "relu_before_add": "a ReLU before the Add instead of after it",
     "missing_final_relu": "no ReLU after the Add",
+    "bn_mode": "a BatchNormalization that ignores the mode it should run in (the block's training argument)",
     "shortcut_stride": "the shortcut's stride differs from the main path's",
     "bn_axis": "BatchNormalization over the wrong axis",
     "padding": "the wrong padding on a convolution",

@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from grader import sandbox
+from grader import sandbox, versions
 from grader import visibility as test_visibility
 from grader.errors import GraderError
 from grader.kernel import kill_all
@@ -54,6 +54,9 @@ def _parser():
     g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
     g.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     g.add_argument("--expected", type=Path, default=EXPECTED_DIR, help="expected outputs folder")
+    g.add_argument("--notebook-version", choices=versions.ids(), default=None,
+                   help="grade every notebook as this version of the assignment (default: each notebook's own, "
+                        "told from its functions' signatures)")
     g.add_argument("--function-timeout", type=float, default=Limits.function_timeout,
                    help="seconds one graded function's measurement may take (default: %(default)s)")
     g.add_argument("--submission-timeout", type=float, default=Limits.submission_timeout,
@@ -79,8 +82,9 @@ def _parser():
     c.add_argument("--template", type=Path, default=None,
                    help="the assignment notebook, whose untouched stubs are not compared as answers "
                         "(default: assignment/ResNets.ipynb beside the grader, when there is one)")
-    e = command("expected", "regenerate the expected outputs from solution/")
+    e = command("expected", "regenerate the expected outputs of every notebook version from its reference in solution/")
     e.add_argument("--out", type=Path, default=EXPECTED_DIR)
+    e.add_argument("--notebook-version", choices=versions.ids(), default=None, help="only this version's")
     return p
 
 
@@ -242,8 +246,8 @@ def _grade_one(args, submission, shown, limits):
         return kernels.pop() if kernels else pool.new()
 
     try:
-        expected = expected_outputs.load_all(args.expected)
-        result = grade_notebook(submission, expected, limits, next_kernel)
+        expected = expected_outputs.load_versions(args.expected)
+        result = grade_notebook(submission, expected, limits, next_kernel, args.notebook_version)
     except GraderError as exc:
         result = failed_result(submission.name, f"the grader is not set up: {exc}")
     except Exception as exc:  # a grader bug must still leave a results.json that says so
@@ -273,21 +277,22 @@ def _executor(args, limits):
     if args.scheduler:
         from grader.dask_pool import DaskPool
 
-        return DaskPool(args.scheduler, limits, say=lambda line: tqdm.write(line, file=sys.stderr))
+        return DaskPool(args.scheduler, limits, say=lambda line: tqdm.write(line, file=sys.stderr),
+                        version=args.notebook_version)
     try:
-        expected_outputs.load_all(args.expected)
+        expected_outputs.load_versions(args.expected)
     except GraderError as exc:
         print(f"Grading failed: {exc}")
         return NotGraded(f"the grader is not set up: {exc}")
     print(report.isolation_line(sandbox.isolation_info(limits)), file=sys.stderr)
-    return LocalPool(limits, args.workers, args.expected)
+    return LocalPool(limits, args.workers, args.expected, args.notebook_version)
 
 
 def _grade_batch(args, submissions, shown, limits):
     from grader.batch import Batch
 
     batch = Batch(args.out, limits, expected_dir=args.expected, progress=not args.no_progress, visibility=shown,
-                  executor=_executor(args, limits))
+                  executor=_executor(args, limits), version=args.notebook_version)
     try:
         payloads = batch.run(submissions)
     except KeyboardInterrupt:
@@ -313,7 +318,7 @@ def _expected(args):
     from grader.native_logs import filtered_stderr
 
     with filtered_stderr():  # and abseil prints its start-up lines whatever that says
-        for path, what in expected_outputs.generate(args.out).items():
+        for path, what in expected_outputs.generate(args.out, args.notebook_version).items():
             print(f"{what} {path}")
     return 0
 

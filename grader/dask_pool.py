@@ -43,8 +43,8 @@ class GraderPlugin(WorkerPlugin):
 
     idempotent = True  # the same client command again (a resume) keeps the warm kernels
 
-    def __init__(self, limits, fingerprint, name):
-        self.limits, self.fingerprint, self.name = limits, fingerprint, name
+    def __init__(self, limits, fingerprint, name, version=None):
+        self.limits, self.fingerprint, self.name, self.version = limits, fingerprint, name, version
 
     async def setup(self, worker):
         self.state = {"status": "preparing"}
@@ -66,7 +66,7 @@ class GraderPlugin(WorkerPlugin):
             if limits is None:
                 return {"status": "refused",
                         "reason": f"no kernel can be started with isolation {self.limits.isolation} on its host"}
-            self.grading = GradingWorker(limits)
+            self.grading = GradingWorker(limits, version=self.version)
             return {"status": "ready", "isolation": self.grading.isolation}
         except Exception as exc:  # expected outputs that cannot be loaded, a broken install
             return {"status": "refused", "reason": f"it cannot grade: {type(exc).__name__}: {exc}"}
@@ -101,12 +101,13 @@ def grade_task(name, submission, data):
 class DaskPool:
     """Grades a batch on the Dask cluster whose scheduler is at `address`; `say` prints one line."""
 
-    def __init__(self, address, limits, say=print, expected_dir=expected_outputs.DEFAULT_DIR):
+    def __init__(self, address, limits, say=print, expected_dir=expected_outputs.DEFAULT_DIR, version=None):
         self.address = address
+        self.version = version  # a notebook version forced on every submission; None: each detected
         self.limits = limits  # isolation as asked: each worker resolves it for its own host
         self.say = say
         self.fingerprint = grader_fingerprint(expected_dir)
-        settings = hashlib.sha256(f"{self.fingerprint}{limits}".encode()).hexdigest()[:12]
+        settings = hashlib.sha256(f"{self.fingerprint}{limits}{version}".encode()).hexdigest()[:12]
         self.plugin_name = f"resnet-grader-{settings}"
         self.accepted, self.refused = {}, {}  # worker address -> isolation info / reason
 
@@ -166,7 +167,7 @@ class DaskPool:
         inflight = {}  # future -> (job, the workers it may run on)
         try:
             try:
-                client.register_plugin(GraderPlugin(self.limits, self.fingerprint, self.plugin_name),
+                client.register_plugin(GraderPlugin(self.limits, self.fingerprint, self.plugin_name, self.version),
                                        name=self.plugin_name)  # returns once the workers there are set up
             except (OSError, TimeoutError) as exc:
                 raise ClusterError(f"the Dask scheduler at {self.address} did not answer: {exc}") from None

@@ -11,13 +11,43 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from grader.agreement import layer_outputs_agree
+from grader import places, versions
+from grader.agreement import arrays_agree, fingerprints_agree, layer_outputs_agree
 from grader.matching import fmt
+from grader.measurement import MODES
 from grader.results import Hint
-from grader.spec import ASPECTS, CASES
+from grader.versions import ASPECTS
 
 _SHORTCUT_CONV = re.compile(r"^res(\d+[a-z]+)_branch1$")
 _MAIN_CONV = re.compile(r"^res(\d+[a-z]+)_branch2([abc])$")
+
+
+def main_conv(name):
+    """(block, 'a', 'b' or 'c') of a main-path convolution of the reference, by its prescribed name
+    (res2a_branch2b) or its place (grader.places: 'stage 2 block 1: main path Conv2D 2'); None for others."""
+    m = _MAIN_CONV.match(name)
+    if m:
+        return m.group(1), m.group(2)
+    p = places.parse(name)
+    if p and p[1] == "main path" and p[2] == "Conv2D" and p[3] in ("1", "2", "3"):
+        return p[0], "abc"[int(p[3]) - 1]
+    return None
+
+
+def shortcut_conv(name):
+    """The block of the reference's shortcut convolution, by prescribed name or place; None for others."""
+    m = _SHORTCUT_CONV.match(name)
+    if m:
+        return m.group(1)
+    p = places.parse(name)
+    return p[0] if p and p[1] == "shortcut" and p[2] == "Conv2D" else None
+
+
+def block_label(block, layer_name):
+    """How a hint names a block: 'res2a' by prescribed names, else 'stage 2 block 1' or 'the block'."""
+    if _MAIN_CONV.match(layer_name):
+        return f"res{block}"
+    return f"stage {block.replace('.', ' block ')}" if block else "the block"
 _BLOCK = re.compile(r"^(?:res|bn)(\d+)([a-z]+)_branch")
 
 # Which argument a layer setting follows, for the hard-coded-argument recognisers.
@@ -112,12 +142,12 @@ def shortcut_stride(case):
     """The shortcut convolution strides differently from the main path's first convolution."""
     main = {}
     for r in case.ref.layers:
-        m = _MAIN_CONV.match(r.name)
-        if m and m.group(2) == "a":
-            main[m.group(1)] = r
+        m = main_conv(r.name)
+        if m and m[1] == "a":
+            main[m[0]] = r
     for r in case.ref.layers:
-        m = _SHORTCUT_CONV.match(r.name)
-        first = main.get(m.group(1)) if m else None
+        block = shortcut_conv(r.name)
+        first = main.get(block) if block is not None else None
         s, s_first = case.partner(r), case.partner(first) if first else None
         if s is None or s_first is None:
             continue
@@ -143,9 +173,9 @@ def stride_on_middle_conv(case):
     """The block's stride s on the f x f convolution instead of the first 1x1 ('ResNet v1.5')."""
     convs = {}
     for r in case.ref.layers:
-        m = _MAIN_CONV.match(r.name)
+        m = main_conv(r.name)
         if m:
-            convs.setdefault(m.group(1), {})[m.group(2)] = r
+            convs.setdefault(m[0], {})[m[1]] = r
     for block, parts in convs.items():
         first, middle = parts.get("a"), parts.get("b")
         if first is None or middle is None or first.config.get("strides") == middle.config.get("strides"):
@@ -155,8 +185,8 @@ def stride_on_middle_conv(case):
             continue
         if (s_first.config.get("strides") == middle.config.get("strides")
                 and s_middle.config.get("strides") == first.config.get("strides")):
-            return _hint("stride_on_middle_conv", f"res{block}_branch2b: the stride s is on the f x f convolution, "
-                         f"and res{block}_branch2a strides by {fmt(s_first.config.get('strides'))}. The assignment "
+            return _hint("stride_on_middle_conv", f"{middle.name}: the stride s is on the f x f convolution, "
+                         f"and {first.name} strides by {fmt(s_first.config.get('strides'))}. The assignment "
                          "puts s on the main path's first 1x1 convolution, as the original ResNet does (moving it to "
                          "the f x f convolution is the later 'ResNet v1.5' variant, as in torchvision).",
                          ("shapes", "activations"))
@@ -196,9 +226,9 @@ def filters_order(case):
     """The main path's filter counts, all present, in another order."""
     blocks = {}
     for r in case.ref.layers:
-        m = _MAIN_CONV.match(r.name)
+        m = main_conv(r.name)
         if m:
-            blocks.setdefault(m.group(1), []).append(r)
+            blocks.setdefault(m[0], []).append(r)
     for name, convs in blocks.items():
         partners = [case.partner(r) for r in convs]
         if len(convs) < 3 or any(s is None for s in partners):
@@ -206,7 +236,7 @@ def filters_order(case):
         want = [r.config.get("filters") for r in convs]
         got = [s.config.get("filters") for s in partners]
         if got != want and Counter(got) == Counter(want):
-            return _hint("filters_order", f"res{name}: the main path's convolutions have the right filter counts in "
+            return _hint("filters_order", f"{block_label(name, convs[0].name)}: the main path's convolutions have the right filter counts in "
                          f"the wrong order ({', '.join(map(str, got))}). filters lists F1, F2, F3 in the order of the "
                          "three convolutions of the main path.", ("shapes", "params", "activations"))
     return None
@@ -291,6 +321,46 @@ def stage_in_block(case):
     return None
 
 
+def _first_differing(case, mode):
+    """The first paired reference layer whose outputs differ in `mode` (None when all agree), and whether
+    the output agrees."""
+    want, got = case.ref.activations.get(mode), case.sub.activations.get(mode)
+    if want is None or got is None:
+        return None, True
+    for r in case.ref.layers:
+        s = case.partner(r)
+        if s is None or r.index not in want.layers:
+            continue
+        fp = got.layers.get(s.index)
+        if fp is None or not fingerprints_agree(want.layers[r.index], fp):
+            return r, False
+    return None, want.output.shape == got.output.shape and arrays_agree(want.output, got.output)
+
+
+DEFAULT_BN_MODE = ("{layer} computes in {mode} mode what the reference computes in the other mode: a "
+                   "BatchNormalization normalises with the batch's statistics in training mode and with its moving "
+                   "averages in inference mode; let it follow the mode the model runs in.")
+
+
+def bn_mode(case, modes, text=None):
+    """One mode agrees throughout and the other first differs at a BatchNormalization given the same
+    inputs: it ignores the mode it should run in (the block's `training` argument, say)."""
+    if not case.built or not case.ref.activations:
+        return None
+    firsts = {mode: _first_differing(case, mode) for mode in MODES}
+    good = [m for m, (layer, ok) in firsts.items() if layer is None and ok]
+    bad = [m for m, (layer, _) in firsts.items() if layer is not None and layer.kind == "batchnorm"]
+    if len(good) != 1 or len(bad) != 1:
+        return None
+    layer = firsts[bad[0]][0]
+    if any(case.partner(case.ref.layers[p]) is None for p in layer.parents):
+        return None
+    call = (modes.get(bad[0]) or {}).get("call") or {}
+    called = ", ".join(f"{k}={v!r}" for k, v in call.items())
+    return _hint("bn_mode", (text or DEFAULT_BN_MODE).format(layer=layer.name, mode=bad[0], called=called),
+                 ("activations",))
+
+
 PER_CASE = (missing_shortcut, relu_before_add, missing_final_relu, shortcut_stride, stride_on_middle_conv, bn_axis,
             padding, filters_order, missing_block, unnamed_pool, block_letters, stage_in_block)
 
@@ -337,7 +407,7 @@ def hard_coded(cases):
             elif len(set(refs)) > 1 and len(set(subs)) == 1:
                 fixed.append(wrong[0])
         if arg == "s":
-            shortcut = {row[1].name for row in fixed if _SHORTCUT_CONV.match(row[1].name)}
+            shortcut = {row[1].name for row in fixed if shortcut_conv(row[1].name) is not None}
             if len(shortcut) == len(fixed):
                 fixed = []  # only the shortcut ignores s: shortcut_stride says it better
         if fixed:
@@ -442,27 +512,33 @@ def keras2_hints(errors):
     return tuple(found.values())
 
 
-def diagnose(function, cases, errors=()):
+def diagnose(function, cases, errors=(), version=None):
     """Every hint that applies to one function, over all its graded calls, first found first, no repeats.
 
     `cases` are (case id, reference, submission, layer pairs) for the calls that built something;
     `errors` the messages of the calls that failed, and of the student's definitions that failed
-    where a call failed for a missing name (a Keras 2 import).
+    where a call failed for a missing name (a Keras 2 import). `version` (grader.versions.Version)
+    gives the calls' arguments, the aspects it grades (a hint about others is dropped) and its own
+    wording of some hints.
     """
-    kwargs = {c["id"]: c.get("kwargs", {}) for c in CASES.get(function, ())}
+    version = version or versions.get()
+    kwargs = {c["id"]: c.get("kwargs", {}) for c in version.cases.get(function, ())}
     views = [Case(cid, ref, sub, pairs, kwargs.get(cid, {})) for cid, ref, sub, pairs in cases]
     found = []
     for view in views:
         found += [h for h in (recognise(view) for recognise in PER_CASE) if h is not None]
+        found += [h for h in [bn_mode(view, version.modes_of(function), version.hints.get("bn_mode"))] if h]
     if any(h.id == "relu_before_add" for h in found):  # the ReLU is there, just before the Add
         found = [h for h in found if h.id != "missing_final_relu"]
     across = hard_coded(views) + hard_coded_names(views)
     if any(h.id == "stride_on_middle_conv" for h in found):  # s is used, on the other convolution
         across = [h for h in across if h.id != "hard_coded_s"]
     found += across + list(keras2_hints(errors))
+    graded = set(version.aspects(function)) if function in version.points else set(ASPECTS)
     seen, out = set(), []
     for h in found:
-        if h.id not in seen:
+        aspects = tuple(a for a in h.aspects if a in graded)
+        if h.id not in seen and aspects:
             seen.add(h.id)
-            out.append(h)
+            out.append(Hint(h.id, h.text, aspects))
     return tuple(out)

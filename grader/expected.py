@@ -17,11 +17,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from grader import probe
+import importlib
+
+from grader import probe, versions
 from grader.agreement import deviation
 from grader.errors import ExpectedOutputsError, InvalidMeasurement
 from grader.measurement import from_wire
-from grader.spec import CASES, FUNCTIONS
+from grader.places import place_names
 
 DEFAULT_DIR = Path(__file__).parent / "expected"
 # Stored arrays that differ by less than this, relative to the array's largest value, are the same
@@ -30,16 +32,24 @@ DEFAULT_DIR = Path(__file__).parent / "expected"
 FRESH_RTOL = 1e-6
 
 
-def measure_solution(function):
+def measure_solution(function, version=None):
     """Measure the reference implementation of one function, as a submission is measured but in float64.
 
     TensorFlow's CPU kernels differ by instruction set in the last bits of float32;
     computed in float64 and rounded to float32 at the end, the stored values are the
-    same on every machine.
+    same on every machine. A version that prescribes no names gets its layers named by
+    their place (grader.places), so feedback can name them.
     """
-    import solution
-
-    return probe.measure_function(function, getattr(solution, function), list(CASES[function]), dtype="float64")
+    version = version or versions.get()
+    reference = importlib.import_module(version.reference["module"])
+    measured = probe.measure_function(function, getattr(reference, function), list(version.cases[function]),
+                                      dtype="float64", modes=version.modes_of(function))
+    if not version.names:
+        for case in measured.get("cases", []):
+            places = place_names(case.get("layers", []))
+            for layer in case.get("layers", []):
+                layer["name"] = places.get(layer["index"], layer["name"])
+    return measured
 
 
 def _split_arrays(value, path, arrays):
@@ -96,8 +106,16 @@ def load(function, directory=DEFAULT_DIR):
         raise ExpectedOutputsError(f"expected outputs for {function} are malformed: {exc}; run `make expected`") from None
 
 
-def load_all(directory=DEFAULT_DIR):
-    return {f: load(f, directory) for f in FUNCTIONS}
+def load_all(directory=DEFAULT_DIR, version=None):
+    """{function: FunctionMeasurement} of one version (the default one when None); `directory` is the
+    expected root, each version's files in its own folder below it (the default version's in the root)."""
+    version = version or versions.get()
+    return {f: load(f, version.expected_dir(directory)) for f in version.functions}
+
+
+def load_versions(directory=DEFAULT_DIR):
+    """{version id: load_all of that version}: what a grader that may meet any version holds."""
+    return {v: load_all(directory, versions.get(v)) for v in versions.ids()}
 
 
 def _arrays(path):
@@ -135,16 +153,24 @@ def differences(function, directory, other):
     return out
 
 
-def generate(directory=DEFAULT_DIR):
-    """Measure the solution and write every expected-output file; return {path: 'wrote' or 'unchanged'}.
+def generate(root=DEFAULT_DIR, only=None):
+    """Measure every version's reference (or only the version `only`) and write its expected-output
+    files; return {path: 'wrote' or 'unchanged'}.
 
     A function's files are kept as they are when they already hold the same reference (see `differences`).
     """
+    done = {}
+    for version in [versions.get(only)] if only else [versions.get(v) for v in versions.ids()]:
+        done.update(_generate(version, version.expected_dir(root)))
+    return done
+
+
+def _generate(version, directory):
     directory = Path(directory)
     done = {}
     with tempfile.TemporaryDirectory() as fresh:
-        for function in FUNCTIONS:
-            m = measure_solution(function)
+        for function in version.functions:
+            m = measure_solution(function, version)
             errors = [c["error"]["message"] for c in m.get("cases", []) if "error" in c]
             if m.get("missing") or errors:
                 raise ExpectedOutputsError(f"the solution's {function} failed to measure: {m.get('missing') or errors}")

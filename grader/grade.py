@@ -8,7 +8,7 @@ reading and the kernel run touch the outside world.
 import time
 from pathlib import Path
 
-from grader import grading_notebook
+from grader import grading_notebook, versions
 from grader.judge import judge
 from grader.errors import InvalidMeasurement, SubmissionError
 from grader.kernel import run_notebook
@@ -17,11 +17,9 @@ from grader.measurement import FunctionMeasurement, from_wire
 from grader.probe import WIRE_MIMETYPE
 from grader.results import MEMORY_ERRORS, Check, GradeResult, Limit
 from grader.sandbox import Limits
-from grader.spec import ASPECTS, CASES, FUNCTIONS, POINTS
 from grader.submission import extract_definitions, parse_notebook, read_submission
 
 PROBE_SOURCE = Path(__file__).with_name("probe.py")
-BLOCKS_SOURCE = Path(__file__).parent.parent / "solution" / "blocks.py"
 
 
 def measurement_from_outputs(function, outputs):
@@ -41,13 +39,23 @@ def measurement_from_outputs(function, outputs):
     return FunctionMeasurement(function, missing=f"measuring {function} produced no result", limit="no result")
 
 
-def failed_result(name, error, seconds=0.0, kind="not graded"):
+def failed_result(name, error, seconds=0.0, kind="not graded", version=None):
     """Grading could not happen at all: every check scores 0 and says why.
 
     `kind` is 'unreadable' when the file is no notebook, 'not graded' when the grader failed.
     """
-    checks = tuple(Check(f, a, POINTS[f][a], (), error, why="grading_failed") for f in FUNCTIONS for a in ASPECTS)
+    version = version or versions.get()
+    checks = tuple(Check(f, a, p, (), error, why="grading_failed") for f in version.functions
+                   for a, p in version.points[f].items())
     return GradeResult(name, checks, (), error, seconds, error_kind=kind)
+
+
+def by_version(expected):
+    """{version id: {function: expected measurement}}, from that or from one version's {function: ...}
+    (the default version's, as tools and tests that know only it hand it)."""
+    if set(expected) <= set(versions.ids()):
+        return expected
+    return {versions.DEFAULT: expected}
 
 
 def skipped_notes(notebook):
@@ -77,20 +85,22 @@ def definition_errors(notebook):
     return tuple(errors[:20])
 
 
-def grade_notebook(path, expected, limits=Limits(), next_kernel=None):
+def grade_notebook(path, expected, limits=Limits(), next_kernel=None, version=None):
     """Grade the notebook at `path` against the expected measurements (see grade_bytes)."""
     path = Path(path)
     try:
         data = read_submission(path)
     except SubmissionError as exc:
         return failed_result(path.name, str(exc), kind="unreadable")
-    return grade_bytes(path.name, data, expected, limits, next_kernel)
+    return grade_bytes(path.name, data, expected, limits, next_kernel, version)
 
 
-def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None):
+def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None, version=None):
     """Grade a notebook given as its file's bytes (what a Dask worker receives: no shared files).
 
-    `limits` must be resolved (grader.sandbox.resolve). `next_kernel` hands out started kernels
+    `expected` holds the expected measurements of each version (see `by_version`); the notebook is
+    graded as the version its signatures tell (grader.versions.detect), or as `version` (an id) when
+    given. `limits` must be resolved (grader.sandbox.resolve). `next_kernel` hands out started kernels
     (see grader.pool); by default one is started per need.
     """
     start = time.monotonic()
@@ -99,9 +109,17 @@ def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None):
     except SubmissionError as exc:
         return failed_result(name, str(exc), time.monotonic() - start, kind="unreadable")
     extraction = extract_definitions(nb)
+    expected = by_version(expected)
+    detection = versions.detect([source for _, source in extraction.cells], version)
+    v = detection.version
+    if v.id not in expected:
+        return failed_result(name, f"the expected outputs of the {v.id} version are not loaded; run `make expected`",
+                             time.monotonic() - start, version=v)
+    expected = expected[v.id]
     notebook = grading_notebook.build(
-        extraction.cells, PROBE_SOURCE.read_text(), BLOCKS_SOURCE.read_text(), {f: list(CASES[f]) for f in FUNCTIONS},
-        {f: reference_tables(expected[f]) for f in FUNCTIONS},
+        extraction.cells, PROBE_SOURCE.read_text(), v.blocks_source(), {f: list(v.cases[f]) for f in v.functions},
+        {f: reference_tables(expected[f]) for f in v.functions}, {f: v.modes_of(f) for f in v.functions},
+        v.course_sources(),
     )
     measured = {}
     for run in run_notebook(notebook, limits, next_kernel):
@@ -110,4 +128,4 @@ def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None):
     skipped = skipped_notes(notebook)
     notes = list(extraction.notes) + [note for note, _ in skipped]
     return judge(name, expected, measured, notes, time.monotonic() - start, definition_errors(notebook),
-                 [limit for _, limit in skipped])
+                 [limit for _, limit in skipped], v, detection.how)

@@ -43,7 +43,24 @@ exec(compile({source!r}, "<reference blocks>", "exec"), _resnet_grader_blocks)
 MEASURE = """\
 {name}.emit({name}.measure_function(
     {function!r}, globals().get({function!r}), __import__("json").loads({cases!r}), blocks={blocks},
-    reference=__import__("json").loads({reference!r})))
+    reference=__import__("json").loads({reference!r}), modes=__import__("json").loads({modes!r})))
+"""
+
+# The course's own modules (resnets_utils, test_utils, public_tests), as the student's import cell
+# expects them: made from their sources, so nothing of the grader's files need be visible in the
+# kernel. One that fails to load is left out, and the student's import of it fails as it would.
+COURSE = """\
+import sys as _sys, types as _types
+for _name, _source in {sources!r}.items():
+    _module = _types.ModuleType(_name)
+    _module.__file__ = "<course module " + _name + ">"
+    _sys.modules[_name] = _module
+    try:
+        exec(compile(_source, _module.__file__, "exec"), _module.__dict__)
+    except Exception as _exc:
+        del _sys.modules[_name]
+        print("course module", _name, "could not be loaded:", repr(_exc))
+del _sys, _types
 """
 
 
@@ -53,7 +70,7 @@ def _cell(source, role, **meta):
     return cell
 
 
-def build(definitions, probe_source, blocks_source, cases, references):
+def build(definitions, probe_source, blocks_source, cases, references, modes=None, course=None):
     """The grading notebook.
 
     Args:
@@ -62,8 +79,12 @@ def build(definitions, probe_source, blocks_source, cases, references):
         blocks_source: text of the correct blocks, used only while ResNet50 is measured.
         cases: {function: [case dicts]} in grading order.
         references: {function: {case id: the reference's layer table}}, whose weights paired layers get.
+        modes: {function: how its two modes call and run it} (grader.probe.MODEL_MODES where absent).
+        course: {module name: source} of the course modules the student's code may import.
     """
     cells = [_cell(SETUP, "setup")]
+    if course:
+        cells.append(_cell(COURSE.format(sources=dict(course)), "course"))
     cells += [_cell(src, "student", cell_number=n) for n, src in definitions]
     # A fresh probe for every function: a submission that tampers with it while one function
     # runs cannot change how the next one is measured.
@@ -74,7 +95,8 @@ def build(definitions, probe_source, blocks_source, cases, references):
             cells.append(_cell(LOAD_BLOCKS.format(source=blocks_source), "blocks"))
             blocks = ("{k: _resnet_grader_blocks[k] for k in ('identity_block', 'convolutional_block')}")
         source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)),
-                                blocks=blocks, reference=json.dumps(references[function], separators=(",", ":")))
+                                blocks=blocks, reference=json.dumps(references[function], separators=(",", ":")),
+                                modes=json.dumps((modes or {}).get(function)))
         cells.append(_cell(load_probe + source, "measure", function=function))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "resnet-grader", "display_name": "ResNet grader", "language": "python"}

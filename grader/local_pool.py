@@ -22,14 +22,14 @@ from grader.worker import GradingWorker
 _worker = {}  # this process's GradingWorker, in a pool worker (or in the parent for one worker)
 
 
-def _init_worker(limits, expected_dir):
+def _init_worker(limits, expected_dir, version=None):
     import atexit
 
     atexit.register(_close_worker)
-    _worker["grading"] = GradingWorker(limits, expected_dir)
+    _worker["grading"] = GradingWorker(limits, expected_dir, version)
 
 
-def _init_worker_process(limits, expected_dir):
+def _init_worker_process(limits, expected_dir, version=None):
     """A pool worker: the parent alone decides when to stop (it ignores Ctrl-C), and it goes, with
     its kernels, on SIGTERM or as soon as the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -38,7 +38,7 @@ def _init_worker_process(limits, expected_dir):
     parent = multiprocessing.parent_process()
     if parent is not None and os.getppid() != parent.pid:  # it died before the signal was asked for
         _stop_worker(signal.SIGTERM, None)
-    _init_worker(limits, expected_dir)
+    _init_worker(limits, expected_dir, version)
     # A pool worker ends through os._exit, which runs no atexit handler, only multiprocessing's own
     # finalizers: close the kernels there, rather than trust bubblewrap's --die-with-parent, which
     # misses a parent that exits before bwrap has asked for the signal (a batch of unreadable files).
@@ -93,20 +93,21 @@ def _stop_pool(pool, grace=5.0):
 class LocalPool:
     """`workers` processes on this machine, each a GradingWorker (one worker: this process itself)."""
 
-    def __init__(self, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR):
+    def __init__(self, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR, version=None):
         self.limits = sandbox.resolve(limits) if limits.isolation == "auto" else limits
         if self.limits is None:
             raise RuntimeError(f"no kernel can be started with isolation {limits.isolation!r} on this machine")
         self.isolation = sandbox.isolation_info(self.limits)
         self.workers = workers or os.cpu_count() or 1
         self.expected_dir = expected_dir
+        self.version = version  # a notebook version forced on every submission (grader.versions); None: detected
 
     def grade(self, jobs):
         """Yield (job, result, isolation info) for each job, in the order they are graded."""
         if not jobs:
             return
         if self.workers == 1 or len(jobs) == 1:
-            _init_worker(self.limits, self.expected_dir)
+            _init_worker(self.limits, self.expected_dir, self.version)
             try:
                 for job in jobs:
                     yield job, _grade_in_worker(job.path), self.isolation
@@ -115,7 +116,7 @@ class LocalPool:
             return
         ctx = multiprocessing.get_context("spawn")
         pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker_process,
-                                      initargs=(self.limits, self.expected_dir))
+                                      initargs=(self.limits, self.expected_dir, self.version))
         try:
             futures = {pool.submit(_grade_in_worker, job.path): job for job in jobs}
             for future in cf.as_completed(futures):

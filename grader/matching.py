@@ -51,8 +51,9 @@ def match_layers(reference, submission):
 
 
 def describe(layer, layers, depth=0):
-    """A name a student can find: the prescribed name, or the layer's kind and what feeds it."""
-    if layer.kind in NAMED_KINDS or layer.kind == "input":
+    """A name a student can find: the prescribed name or the place name the grader gave it
+    (grader.places: one with spaces), else the layer's kind and what feeds it."""
+    if layer.kind in NAMED_KINDS or layer.kind == "input" or " " in layer.name:
         return layer.name if layer.kind != "input" else "the input"
     label = kind_label(layer.kind, layer.class_name)
     if depth >= 1 or not layer.parents:

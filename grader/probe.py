@@ -455,19 +455,26 @@ def fingerprint(array):
     return {"channel": channel.astype("float32"), "spatial": spatial.astype("float32")}
 
 
-def activations(model, nodes, x):
-    """Outputs of every node, in inference mode and then in training mode (BatchNorm on batch statistics).
+# How the two modes run unless a version says otherwise: one model, run with training=False, then True.
+MODEL_MODES = {"inference": {"call": {}, "run": False}, "training": {"call": {}, "run": True}}
 
-    Arrays are rounded to float32 only here, at the end, so that a float64 reference
-    comes out the same on every CPU (see grader/expected.py).
+
+def activations(model, nodes, x, runs=(("inference", False), ("training", True))):
+    """Outputs of every node, for each (mode, training flag the model runs with) in `runs`.
+
+    A flag of None runs the model as a plain call of the function would: each layer with the
+    `training` it was called with, else in inference mode. (Run with True or False, Keras 3
+    overrides every layer's own `training`, which would hide a BatchNormalization that ignores
+    the block's argument.) Arrays are rounded to float32 only here, at the end, so that a float64
+    reference comes out the same on every CPU (see grader/expected.py).
     """
     import keras
 
     probed = [i for i, n in enumerate(nodes) if type(n.operation).__name__ != "InputLayer"]
     tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
     result = {}
-    for mode, training in (("inference", False), ("training", True)):
-        outputs = list(tap([x], training=training))
+    for mode, training in runs:
+        outputs = list(tap([x]) if training is None else tap([x], training=training))
         output = np.asarray(keras.ops.convert_to_numpy(outputs[-1]), dtype="float64").astype("float32")
         layers = {}
         for k, i in enumerate(probed):  # one layer's float64 copy at a time, each output let go once summarised
@@ -475,6 +482,27 @@ def activations(model, nodes, x):
             outputs[k] = None
         result[mode] = {"output": output, "layers": layers}
     return result
+
+
+def builds(modes):
+    """The modes grouped by the extra arguments the function is called with: [(call kwargs, [(mode, run)])]."""
+    out = []
+    for mode, how in modes.items():
+        call = dict(how.get("call") or {})
+        for kwargs, runs in out:
+            if kwargs == call:
+                runs.append((mode, how.get("run")))
+                break
+        else:
+            out.append((call, [(mode, how.get("run"))]))
+    return out
+
+
+def remap(fingerprints, pairs_from, pairs_to):
+    """Another build's layer outputs, keyed by this build's indices through their common reference partners."""
+    back = {s: r for r, s in pairs_from.items()}
+    return {str(pairs_to[back[int(k)]]): fp for k, fp in fingerprints.items()
+            if int(k) in back and back[int(k)] in pairs_to}
 
 
 # ----------------------------------------------------------------------------- one case
@@ -500,7 +528,26 @@ def _input_of(tensor):
     return node.outputs[0]
 
 
-def measure_case(function_name, fn, case, seen=None, reference=None, dtype="float32", drawn=None):
+def _build(function_name, fn, case, call, inputs):
+    """The function's model for one case, called with `call`'s extra arguments, and its input shape.
+
+    A block's Input is put in `inputs` first, so that the layers built before a failure can be found."""
+    import keras
+
+    if function_name == "ResNet50":
+        model = fn(**case["kwargs"], **call)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"{function_name} returned {type(model).__name__}, expected a keras.Model")
+        return model, [int(d) for d in model.inputs[0].shape[1:]]
+    X = keras.Input(tuple(case["input_shape"]))
+    inputs.append(X)
+    Y = fn(X, **case["kwargs"], **call)
+    if not isinstance(Y, keras.KerasTensor):
+        raise TypeError(f"{function_name} returned {type(Y).__name__}, expected the block's output tensor")
+    return keras.Model(X, Y), list(case["input_shape"])
+
+
+def measure_case(function_name, fn, case, seen=None, reference=None, dtype="float32", drawn=None, modes=None):
     """Build the function's model for one case, seed its weights, and measure it.
 
     `seen` collects tensors handed to the blocks while ResNet50 is built, so that
@@ -508,55 +555,58 @@ def measure_case(function_name, fn, case, seen=None, reference=None, dtype="floa
     is the reference's layer table for this case: each layer paired with one of
     its layers gets that layer's weights. Without it (measuring the reference
     itself) every layer is its own partner. `drawn` keeps the seeded values drawn so far.
+    `modes` says how each mode calls and runs the function (MODEL_MODES by default); a mode
+    that calls it with other arguments (training=True) measures a build of its own, whose
+    layers are reported under the first build's indices through their reference partners.
     """
     import keras
 
     call = _describe_call(function_name, case)
     out = {"case": case["id"], "call": call}
-    X = None
-    try:
+    first = None  # (records, pairs) of the first build
+    for extra, runs in builds(modes or MODEL_MODES):
         keras.backend.clear_session()
-        if function_name == "ResNet50":
-            model = fn(**case["kwargs"])
-            if not isinstance(model, keras.Model):
-                raise TypeError(f"{function_name} returned {type(model).__name__}, expected a keras.Model")
-            in_shape = [int(d) for d in model.inputs[0].shape[1:]]
-        else:
-            X = keras.Input(tuple(case["input_shape"]))
-            Y = fn(X, **case["kwargs"])
-            if not isinstance(Y, keras.KerasTensor):
-                raise TypeError(f"{function_name} returned {type(Y).__name__}, expected the block's output tensor")
-            model = keras.Model(X, Y)
-            in_shape = list(case["input_shape"])
-    except (Exception, SystemExit) as exc:  # the student's code failed: that is data, not a crash
-        out["error"] = _error(exc, call)
+        where = f"{call[:-1]}, {', '.join(f'{k}={v!r}' for k, v in extra.items())})" if extra else call
+        inputs = []
         try:
-            if X is None and seen:
-                X = _input_of(seen[0])
-            if X is not None:
-                out["layers"] = layer_table(nodes_built_from(X))
-        except Exception:
-            pass
-        return out
-    try:
-        nodes = graph_nodes(model)
-        records = layer_table(nodes)
-        pairs = pair_layers(reference, records) if reference is not None else {r["index"]: r["index"] for r in records}
-        set_seeded_weights(nodes, records, pairs, drawn)
-        out["layers"] = records
-        out["output_shape"] = _shape(model.outputs[0])
-        out["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-        out["non_trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.non_trainable_weights))
-        out["activations"] = activations(model, nodes, seeded_input(in_shape, dtype))
-    except Exception as exc:
-        out["error"] = _error(exc, f"measuring {call}")
+            model, in_shape = _build(function_name, fn, case, extra, inputs)
+        except (Exception, SystemExit) as exc:  # the student's code failed: that is data, not a crash
+            out["error"] = _error(exc, where)
+            if first is None:
+                try:
+                    X = inputs[0] if inputs else _input_of(seen[0]) if seen else None
+                    if X is not None:
+                        out["layers"] = layer_table(nodes_built_from(X))
+                except Exception:
+                    pass
+            return out
+        try:
+            nodes = graph_nodes(model)
+            records = layer_table(nodes)
+            pairs = pair_layers(reference, records) if reference is not None else {r["index"]: r["index"] for r in records}
+            set_seeded_weights(nodes, records, pairs, drawn)
+            measured = activations(model, nodes, seeded_input(in_shape, dtype), runs)
+        except Exception as exc:
+            out["error"] = _error(exc, f"measuring {where}")
+            return out
+        if first is None:
+            first = (records, pairs)
+            out["layers"] = records
+            out["output_shape"] = _shape(model.outputs[0])
+            out["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+            out["non_trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.non_trainable_weights))
+            out["activations"] = measured
+        else:
+            for mode, result in measured.items():
+                out["activations"][mode] = {"output": result["output"],
+                                            "layers": remap(result["layers"], pairs, first[1])}
     return out
 
 
 BLOCK_NAMES = ("identity_block", "convolutional_block")
 
 
-def measure_function(function_name, fn, cases, blocks=None, reference=None, dtype="float32"):
+def measure_function(function_name, fn, cases, blocks=None, reference=None, dtype="float32", modes=None):
     """Measure every case of one graded function.
 
     `blocks` maps block names to correct implementations that replace the
@@ -564,7 +614,7 @@ def measure_function(function_name, fn, cases, blocks=None, reference=None, dtyp
     `reference` maps case ids to the reference's layer tables (plain records),
     whose weights the paired layers get. `dtype` is the float type models are
     built in: float64 for the reference (see grader/expected.py), float32 for
-    submissions.
+    submissions. `modes` (see measure_case) come from the notebook's version.
     """
     if not callable(fn):
         return {"function": function_name, "missing": f"{function_name} is not defined"}
@@ -596,7 +646,7 @@ def measure_function(function_name, fn, cases, blocks=None, reference=None, dtyp
         for case in cases:
             seen.clear()
             table = None if reference is None else reference.get(case["id"], [])
-            results.append(measure_case(function_name, fn, case, seen, table, dtype, drawn))
+            results.append(measure_case(function_name, fn, case, seen, table, dtype, drawn, modes))
         return {"function": function_name, "cases": results}
     finally:
         drawn.wait()

@@ -55,10 +55,12 @@ def grader_fingerprint(expected_dir=expected_outputs.DEFAULT_DIR):
     """A hash of the grader's code and expected outputs: results made by another grader are stale,
     and a Dask worker with another grader is refused."""
     h = hashlib.sha256()
-    for path in sorted(GRADER_DIR.glob("*.py")) + sorted(Path(expected_dir).glob("*")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    h.update((GRADER_DIR.parent / "solution" / "blocks.py").read_bytes())
+    files = sorted(GRADER_DIR.glob("*.py")) + sorted(GRADER_DIR.glob("versions/**/*"))
+    files += sorted(Path(expected_dir).glob("**/*")) + sorted((GRADER_DIR.parent / "solution").glob("*.py"))
+    for path in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(path.parents[1])).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 

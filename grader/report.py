@@ -43,6 +43,8 @@ def gradescope(result, visibility="visible", isolation=None):
                    f"{sum(c.max_score for c in shown):g} (other checks are shown later)"]
     if result.error:
         summary.append(f"Grading failed: {result.error}")
+    if result.version:
+        summary.append(f"Notebook version: {result.version[2]}")
     summary.extend(result.notes)
     payload = {
         "score": result.score,
@@ -63,6 +65,8 @@ def gradescope(result, visibility="visible", isolation=None):
         "extra_data": {"error": result.error, "error_kind": result.error_kind if result.error else "",
                        "limits": [limit.record() for limit in result.limits]},
     }
+    if result.version:
+        payload["extra_data"]["version"] = dict(zip(("id", "title", "how"), result.version))
     if isolation:
         payload["extra_data"]["isolation"] = dict(isolation)
     return payload
@@ -105,13 +109,14 @@ def isolation_line(isolation):
 def terminal(result, isolation=None):
     """A table of functions by aspects, then every failed check's feedback (and the isolation)."""
     width = max(len(f) for f in FUNCTIONS) + 2
-    header = "function".ljust(width) + "".join(a.rjust(13) for a in ASPECTS) + "total".rjust(13)
+    aspects = [a for a in ASPECTS if any(c.aspect == a for c in result.checks)] or list(ASPECTS)
+    header = "function".ljust(width) + "".join(a.rjust(13) for a in aspects) + "total".rjust(13)
     lines = [f"{result.submission}", header, "-" * len(header)]
     by = {(c.function, c.aspect): c for c in result.checks}
     for f in FUNCTIONS:
         row = f.ljust(width)
         got = mx = 0.0
-        for a in ASPECTS:
+        for a in aspects:
             c = by.get((f, a))
             cell = f"{c.score:g}/{c.max_score:g}" if c else "-"
             row += cell.rjust(13)
@@ -119,9 +124,11 @@ def terminal(result, isolation=None):
                 got, mx = got + c.score, mx + c.max_score
         lines.append(row + f"{got:g}/{mx:g}".rjust(13))
     lines.append("-" * len(header))
-    lines.append("score".ljust(width) + f"{result.score:g}/{result.max_score:g}".rjust(13 * (len(ASPECTS) + 1)))
+    lines.append("score".ljust(width) + f"{result.score:g}/{result.max_score:g}".rjust(13 * (len(aspects) + 1)))
     if result.error:
         lines += ["", f"Grading failed: {result.error}"]
+    if result.version:
+        lines.append(f"notebook version: {result.version[2]}")
     for note in result.notes:
         lines.append(f"note: {note}")
     failed = [c for c in result.checks if not c.passed]

@@ -158,6 +158,7 @@ class GradeResult:
     tables: tuple = ()  # LayerTables, one per graded call that built something
     error_kind: str = ""  # with `error`: 'unreadable' (the file is no notebook) or 'not graded' (the grader failed)
     limits: tuple = ()  # Limits the submission ran into
+    version: tuple = ()  # (id, title, how it was told): the notebook version it was graded as
 
     @property
     def score(self):

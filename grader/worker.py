@@ -22,12 +22,13 @@ POOL = {"ahead": int(os.environ.get("GRADER_POOL_AHEAD", "1")), "warm_up": os.en
 class GradingWorker:
     """Grades one submission at a time; never raises for a submission (a grader bug becomes its result)."""
 
-    def __init__(self, limits, expected_dir=expected_outputs.DEFAULT_DIR):
+    def __init__(self, limits, expected_dir=expected_outputs.DEFAULT_DIR, version=None):
         if limits.isolation not in sandbox.LEVELS:
             raise ValueError("a grading worker needs limits with their isolation resolved (grader.sandbox.resolve)")
         self.limits = limits
         self.isolation = sandbox.isolation_info(limits)
-        self.expected = expected_outputs.load_all(expected_dir)  # GraderError when they cannot be loaded
+        self.expected = expected_outputs.load_versions(expected_dir)  # GraderError when they cannot be loaded
+        self.version = version  # the notebook version every submission is graded as; None: each its own
         self.kernels = WarmKernels(limits, **POOL)
         self.kernels.fill()  # the first kernel warms up while the batch is being planned
 
@@ -39,7 +40,7 @@ class GradingWorker:
 
     def _safely(self, name, grade, *args):
         try:
-            return grade(*args, self.expected, self.limits, self.kernels.take)
+            return grade(*args, self.expected, self.limits, self.kernels.take, self.version)
         except Exception as exc:  # never lose a submission to a grader bug
             return failed_result(name, f"internal grader error: {type(exc).__name__}: {exc}")
 
