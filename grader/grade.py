@@ -119,7 +119,7 @@ def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None, version
     notebook = grading_notebook.build(
         extraction.cells, PROBE_SOURCE.read_text(), v.blocks_source(), {f: list(v.cases[f]) for f in v.functions},
         {f: reference_tables(expected[f]) for f in v.functions}, {f: v.modes_of(f) for f in v.functions},
-        v.course_sources(),
+        v.course_sources(), v.keras2_defaults,
     )
     measured = {}
     for run in run_notebook(notebook, limits, next_kernel):

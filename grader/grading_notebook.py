@@ -43,7 +43,8 @@ exec(compile({source!r}, "<reference blocks>", "exec"), _resnet_grader_blocks)
 MEASURE = """\
 {name}.emit({name}.measure_function(
     {function!r}, globals().get({function!r}), __import__("json").loads({cases!r}), blocks={blocks},
-    reference=__import__("json").loads({reference!r}), modes=__import__("json").loads({modes!r})))
+    reference=__import__("json").loads({reference!r}), modes=__import__("json").loads({modes!r}),
+    keras2={keras2!r}))
 """
 
 # The course's own modules (resnets_utils, test_utils, public_tests), as the student's import cell
@@ -70,7 +71,7 @@ def _cell(source, role, **meta):
     return cell
 
 
-def build(definitions, probe_source, blocks_source, cases, references, modes=None, course=None):
+def build(definitions, probe_source, blocks_source, cases, references, modes=None, course=None, keras2=()):
     """The grading notebook.
 
     Args:
@@ -81,6 +82,7 @@ def build(definitions, probe_source, blocks_source, cases, references, modes=Non
         references: {function: {case id: the reference's layer table}}, whose weights paired layers get.
         modes: {function: how its two modes call and run it} (grader.probe.MODEL_MODES where absent).
         course: {module name: source} of the course modules the student's code may import.
+        keras2: the Keras 2 defaults the version was taught with (grader.probe.KERAS2_DEFAULTS).
     """
     cells = [_cell(SETUP, "setup")]
     if course:
@@ -96,7 +98,7 @@ def build(definitions, probe_source, blocks_source, cases, references, modes=Non
             blocks = ("{k: _resnet_grader_blocks[k] for k in ('identity_block', 'convolutional_block')}")
         source = MEASURE.format(name=PROBE_NAME, function=function, cases=json.dumps(list(function_cases)),
                                 blocks=blocks, reference=json.dumps(references[function], separators=(",", ":")),
-                                modes=json.dumps((modes or {}).get(function)))
+                                modes=json.dumps((modes or {}).get(function)), keras2=tuple(keras2))
         cells.append(_cell(load_probe + source, "measure", function=function))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "resnet-grader", "display_name": "ResNet grader", "language": "python"}

@@ -462,11 +462,9 @@ MODEL_MODES = {"inference": {"call": {}, "run": False}, "training": {"call": {},
 def activations(model, nodes, x, runs=(("inference", False), ("training", True))):
     """Outputs of every node, for each (mode, training flag the model runs with) in `runs`.
 
-    A flag of None runs the model as a plain call of the function would: each layer with the
-    `training` it was called with, else in inference mode. (Run with True or False, Keras 3
-    overrides every layer's own `training`, which would hide a BatchNormalization that ignores
-    the block's argument.) Arrays are rounded to float32 only here, at the end, so that a float64
-    reference comes out the same on every CPU (see grader/expected.py).
+    A flag of None runs the model as a plain call of the function would (see `replay`). Arrays are
+    rounded to float32 only here, at the end, so that a float64 reference comes out the same on every
+    CPU (see grader/expected.py).
     """
     import keras
 
@@ -474,7 +472,11 @@ def activations(model, nodes, x, runs=(("inference", False), ("training", True))
     tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
     result = {}
     for mode, training in runs:
-        outputs = list(tap([x]) if training is None else tap([x], training=training))
+        if training is None:
+            values = replay(nodes, x)
+            outputs = [values[id(nodes[i].outputs[0])] for i in probed] + [values[id(model.outputs[0])]]
+        else:
+            outputs = list(tap([x], training=training))
         output = np.asarray(keras.ops.convert_to_numpy(outputs[-1]), dtype="float64").astype("float32")
         layers = {}
         for k, i in enumerate(probed):  # one layer's float64 copy at a time, each output let go once summarised
@@ -482,6 +484,26 @@ def activations(model, nodes, x, runs=(("inference", False), ("training", True))
             outputs[k] = None
         result[mode] = {"output": output, "layers": layers}
     return result
+
+
+def replay(nodes, x):
+    """{id of each node's output tensor: its value}, each layer called on its own, as the function called
+    eagerly would call it: with the `training` it was given, else its default (inference).
+
+    Run as one model, Keras 3 would override every layer's own `training` (run with True or False), or
+    pass one layer's `training` on to every layer after it (run with neither), and so hide a
+    BatchNormalization that ignores the block's argument."""
+    import keras
+
+    values = {}
+    for node in nodes:
+        if type(node.operation).__name__ == "InputLayer":
+            values[id(node.outputs[0])] = keras.ops.convert_to_tensor(x)
+            continue
+        args, kwargs = node.arguments.fill_in(values)
+        for tensor, value in zip(node.outputs, keras.tree.flatten(node.operation(*args, **kwargs))):
+            values[id(tensor)] = value
+    return values
 
 
 def builds(modes):
@@ -606,7 +628,63 @@ def measure_case(function_name, fn, case, seen=None, reference=None, dtype="floa
 BLOCK_NAMES = ("identity_block", "convolutional_block")
 
 
-def measure_function(function_name, fn, cases, blocks=None, reference=None, dtype="float32", modes=None):
+class positional_training:
+    """While measuring, let a layer take `training` positionally, as Keras 2 did: `BatchNormalization(axis=3)(X,
+    training)` is how students of the 2021 notebook pass it on, and Keras 3 refuses a bool passed that way.
+
+    Only a bool (or None) in second place, for a layer whose call() has `training` second, moves to
+    the keyword; the patch is undone afterwards."""
+
+    def __enter__(self):
+        import inspect
+
+        import keras
+
+        self.layer = keras.layers.Layer
+        original = self.original = self.layer.__call__
+
+        def __call__(layer, *args, **kwargs):
+            if len(args) >= 2 and (args[1] is None or isinstance(args[1], (bool, np.bool_))) and "training" not in kwargs:
+                try:
+                    params = list(inspect.signature(layer.call).parameters)
+                except (TypeError, ValueError):
+                    params = []
+                if params[1:2] == ["training"]:
+                    args, kwargs = args[:1] + args[2:], {**kwargs, "training": bool(args[1]) if args[1] is not None else None}
+            return original(layer, *args, **kwargs)
+
+        self.layer.__call__ = __call__
+        return self
+
+    def __exit__(self, *exc):
+        self.layer.__call__ = self.original
+
+
+class keras2_pool_size:
+    """While measuring, give the pooling layers Keras 2's default pool_size, (2, 2): a notebook version
+    taught on Keras 2 whose text asks for a (2, 2) window is answered by `AveragePooling2D()` there,
+    and Keras 3 has no default. Only versions that say so (`keras2_defaults` in their version.json)."""
+
+    def __enter__(self):
+        import keras
+
+        self.saved = {cls: cls.__init__ for cls in (keras.layers.AveragePooling2D, keras.layers.MaxPooling2D)}
+        for cls, init in self.saved.items():
+            def __init__(layer, pool_size=(2, 2), *args, _init=init, **kwargs):
+                _init(layer, pool_size, *args, **kwargs)
+            cls.__init__ = __init__
+        return self
+
+    def __exit__(self, *exc):
+        for cls, init in self.saved.items():
+            cls.__init__ = init
+
+
+KERAS2_DEFAULTS = {"pool_size": keras2_pool_size}
+
+
+def measure_function(function_name, fn, cases, blocks=None, reference=None, dtype="float32", modes=None,
+                     keras2=()):
     """Measure every case of one graded function.
 
     `blocks` maps block names to correct implementations that replace the
@@ -614,7 +692,8 @@ def measure_function(function_name, fn, cases, blocks=None, reference=None, dtyp
     `reference` maps case ids to the reference's layer tables (plain records),
     whose weights the paired layers get. `dtype` is the float type models are
     built in: float64 for the reference (see grader/expected.py), float32 for
-    submissions. `modes` (see measure_case) come from the notebook's version.
+    submissions. `modes` (see measure_case) and `keras2` (names in KERAS2_DEFAULTS: Keras 2 defaults
+    the version's notebook was taught with) come from the notebook's version.
     """
     if not callable(fn):
         return {"function": function_name, "missing": f"{function_name} is not defined"}
@@ -643,10 +722,15 @@ def measure_function(function_name, fn, cases, blocks=None, reference=None, dtyp
         drawn.draw_ahead(list(dict.fromkeys(key for keys in wanted for key in keys)))
     try:
         results = []
-        for case in cases:
-            seen.clear()
-            table = None if reference is None else reference.get(case["id"], [])
-            results.append(measure_case(function_name, fn, case, seen, table, dtype, drawn, modes))
+        import contextlib
+
+        with positional_training(), contextlib.ExitStack() as stack:
+            for name in keras2 or ():
+                stack.enter_context(KERAS2_DEFAULTS[name]())
+            for case in cases:
+                seen.clear()
+                table = None if reference is None else reference.get(case["id"], [])
+                results.append(measure_case(function_name, fn, case, seen, table, dtype, drawn, modes))
         return {"function": function_name, "cases": results}
     finally:
         drawn.wait()

@@ -1,12 +1,14 @@
 """`make release`: build what ships to students, and nothing else.
 
-The bundle is one folder (and a zip of it):
+There is one bundle per notebook version (grader/versions), each a folder and a zip of it:
 
-    ResNets/
+    ResNets/                       (the original version; Residual_Networks-<id>/ for the others)
       ResNets.ipynb        the assignment, outputs cleared
       grader/              the public checks: grader.selfcheck and the modules it imports
-      grader/expected/     the expected outputs those checks compare with
+      grader/expected/     the expected outputs those checks compare with (every version's)
+      grader/versions/     the versions' descriptions
       signs/               the data loader and training recipe the notebook imports
+      resnets_utils.py ... the course modules the version's notebook imports, beside it
       README.md
 
 The public modules are found by following grader.selfcheck's imports, so a new import
@@ -23,6 +25,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from grader import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "ResNets"
@@ -67,6 +71,8 @@ def public_modules(root=ROOT, entry=ENTRY):
     while todo:
         module = todo.pop()
         path = root / Path(*module.split(".")).with_suffix(".py")
+        if not path.is_file():  # a package
+            path = root / Path(*module.split(".")) / "__init__.py"
         if module in seen or not path.is_file():
             continue
         seen[module] = path
@@ -80,11 +86,14 @@ def public_modules(root=ROOT, entry=ENTRY):
 def plan(root=ROOT):
     """(source, path in the bundle) for every file to ship; the notebook is written separately."""
     files = [(root / "grader" / "__init__.py", Path("grader/__init__.py"))]
-    files += [(p, p.relative_to(root)) for p in public_modules(root) if p.name != "__init__.py"]
-    expected = sorted(p for p in (root / "grader" / "expected").iterdir() if p.suffix in EXPECTED_SUFFIXES)
+    files += [(p, p.relative_to(root)) for p in public_modules(root) if p != root / "grader" / "__init__.py"]
+    expected = sorted(p for p in (root / "grader" / "expected").rglob("*") if p.suffix in EXPECTED_SUFFIXES)
     if not expected:
         raise ReleaseError("grader/expected/ is empty: run `make expected` first")
     files += [(p, p.relative_to(root)) for p in expected]
+    data = sorted((root / "grader" / "versions").glob("*/version.json"))
+    data += sorted((root / "grader" / "versions" / "course").glob("*.py"))
+    files += [(p, p.relative_to(root)) for p in data]
     files += [(root / "signs" / f, Path("signs") / f) for f in SIGNS_FILES if (root / "signs" / f).is_file()]
     return files
 
@@ -99,19 +108,28 @@ def student_notebook(path):
     return nb
 
 
-def build(out, root=ROOT):
-    """Write the bundle folder out/ResNets and out/ResNets.zip; return the folder."""
-    out = Path(out)
-    bundle = out / NAME
+def bundle_name(version):
+    """ResNets for the original version (as ever), Residual_Networks-<id> for the others."""
+    return NAME if version.id == versions.DEFAULT else f"{Path(version.notebook).stem}-{version.id}"
+
+
+def build(out, root=ROOT, version=None):
+    """Write one version's bundle folder out/<name> and out/<name>.zip; return the folder."""
+    version = version or versions.get()
+    out, name = Path(out), bundle_name(version)
+    bundle = out / name
     if bundle.exists():
         shutil.rmtree(bundle)
     for source, dest in plan(root):
         target = bundle / dest
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    nbformat.write(student_notebook(root / "assignment" / "ResNets.ipynb"), str(bundle / "ResNets.ipynb"))
-    (bundle / "README.md").write_text(README)
-    shutil.make_archive(str(out / NAME), "zip", root_dir=out, base_dir=NAME)
+    for module, path in version.course_modules.items():
+        shutil.copyfile(root / "grader" / "versions" / path, bundle / f"{module}.py")
+    notebook = Path(version.notebook).name
+    nbformat.write(student_notebook(root / version.notebook), str(bundle / notebook))
+    (bundle / "README.md").write_text(README.replace("ResNets.ipynb", notebook))
+    shutil.make_archive(str(out / name), "zip", root_dir=out, base_dir=name)
     return bundle
 
 
@@ -119,17 +137,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m grader.release", description="Build the students' bundle.")
     p.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
     args = p.parse_args(argv)
-    try:
-        bundle = build(args.out)
-    except ReleaseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    shipped = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
-    print("\n".join(shipped))
-    missing = [f for f in SIGNS_FILES if not (bundle / "signs" / f).is_file()]
-    if missing:
-        print(f"warning: signs/{', signs/'.join(missing)} not found: the bundle's data cells will fail", file=sys.stderr)
-    print(f"bundle: {bundle}  zip: {args.out / (NAME + '.zip')}")
+    for version in map(versions.get, versions.ids()):
+        try:
+            bundle = build(args.out, version=version)
+        except ReleaseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        shipped = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
+        print("\n".join(shipped))
+        missing = [f for f in SIGNS_FILES if not (bundle / "signs" / f).is_file()]
+        if missing:
+            print(f"warning: signs/{', signs/'.join(missing)} not found: the bundle's data cells will fail",
+                  file=sys.stderr)
+        print(f"{version.id} version: bundle {bundle}  zip: {bundle.with_suffix('.zip')}")
     return 0
 
 

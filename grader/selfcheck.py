@@ -1,22 +1,30 @@
 """The checks students run in their notebook: the grader's own probe and checks, in-process.
 
-They print the messages the grader would print. ResNet50 is checked on the
-student's own blocks here (the grader swaps in correct ones), so a block's
-mistake can show up twice in a self-check, never in the grade.
+They print the messages the grader would print, for the notebook version the function's
+signature tells (grader.versions). ResNet50 is checked on the student's own blocks here (the
+grader swaps in correct ones), so a block's mistake can show up twice in a self-check, never in
+the grade.
 """
 
-from grader import expected, probe
+import inspect
+
+from grader import expected, probe, versions
 from grader.checks import judge_function
 from grader.matching import reference_tables
 from grader.measurement import from_wire
-from grader.spec import CASES, POINTS
 
 
 def _check(function, fn):
-    want = expected.load(function)
-    measured = probe.measure_function(function, fn, list(CASES[function]), reference=reference_tables(want))
+    try:
+        params = tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = ()
+    version = versions.detect_parameters({function: params} if params else {}).version
+    want = expected.load(function, version.expected_dir(expected.DEFAULT_DIR))
+    measured = probe.measure_function(function, fn, list(version.cases[function]), reference=reference_tables(want),
+                                      modes=version.modes_of(function), keras2=version.keras2_defaults)
     got = from_wire(probe.encode(measured), function)
-    checks = judge_function(want, got, POINTS[function])
+    checks = judge_function(want, got, version.points[function], version=version)
     lines = []
     for c in checks:
         mark = "PASS" if c.passed else "FAIL"

@@ -5,6 +5,7 @@ the arrays equal within expected.FRESH_RTOL, whatever the instruction set Tensor
 """
 
 import base64
+import dataclasses
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import solution
-from grader import expected
+from grader import expected, versions
 from grader.errors import ExpectedOutputsError
 from grader.spec import FUNCTIONS
 
@@ -21,9 +22,40 @@ from grader.spec import FUNCTIONS
 def test_committed_expected_outputs_are_fresh(tmp_path):
     written = expected.generate(tmp_path)
     assert set(written.values()) == {"wrote"}
+    assert len(written) == 6 * len(versions.ids())
+    for v in map(versions.get, versions.ids()):
+        for f in v.functions:
+            assert expected.differences(f, v.expected_dir(tmp_path), v.expected_dir(expected.DEFAULT_DIR)) == [], (
+                f"the {v.id} version's expected outputs of {f} are stale against {v.reference['module']}: "
+                "run `make expected`")
+
+
+def _structure(measurement):
+    return [[(x.kind, x.config, x.output_shape, x.parents, x.params) for x in case.layers] for case in measurement.cases]
+
+
+@pytest.mark.parametrize("version", [v for v in versions.ids() if v != versions.DEFAULT])
+def test_every_version_grades_the_same_network(version):
+    """Each version's reference builds the original's ResNet-50, layer for layer; only the names and how
+    the modes run differ. And a version without prescribed names names its layers by their place."""
+    original, other = expected.load_all(), expected.load_all(version=versions.get(version))
     for f in FUNCTIONS:
-        assert expected.differences(f, tmp_path, expected.DEFAULT_DIR) == [], (
-            f"grader/expected/{f}.* is stale against solution/: run `make expected`")
+        assert _structure(other[f]) == _structure(original[f]), f
+    names = [x.name for x in other["ResNet50"].cases[0].layers]
+    assert names[2] == "stage 1 Conv2D" and "stage 4 block 6: shortcut Conv2D" not in names
+    assert "stage 4 block 1: shortcut Conv2D" in names and "stage 5 block 3: main path Conv2D 3" in names
+    assert names[-3:] == ["average pooling", "Flatten", "output Dense"]
+
+
+def test_the_training_build_of_a_block_is_measured_as_its_own_call():
+    """The 2021 block's training mode is the block called with training=True (BatchNormalization on the
+    batch), run as a plain call: its outputs differ from the inference call's at the first BatchNormalization."""
+    measured = expected.load_all(version=versions.get("2021"))["identity_block"].cases[0]
+    inference, training = measured.activations["inference"], measured.activations["training"]
+    first_bn = next(x.index for x in measured.layers if x.kind == "batchnorm")
+    conv = measured.layers[first_bn].parents[0]
+    assert np.array_equal(inference.layers[conv].channel, training.layers[conv].channel)
+    assert not np.allclose(inference.layers[first_bn].channel, training.layers[first_bn].channel, atol=1e-3)
 
 
 def test_a_changed_solution_makes_them_stale(tmp_path, monkeypatch):
@@ -54,14 +86,15 @@ def test_the_same_reference_on_another_cpu_is_not_stale(tmp_path):
     assert expected.differences("identity_block", tmp_path, expected.DEFAULT_DIR) == [f"identity_block.h5: {name} differs"]
 
 
-def test_make_expected_leaves_files_that_hold_the_same_reference(tmp_path, monkeypatch):
+def test_make_expected_leaves_files_that_hold_the_same_reference(tmp_path):
     """`generate` rewrites a function's files only when they differ: on another CPU git status stays clean."""
     for f in FUNCTIONS:
         for ext in ("json", "h5"):
             shutil.copyfile(expected.DEFAULT_DIR / f"{f}.{ext}", tmp_path / f"{f}.{ext}")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    monkeypatch.setattr(expected, "FUNCTIONS", ("identity_block",))
-    done = expected.generate(tmp_path)
+    original = versions.get()
+    one = dataclasses.replace(original, signatures={"identity_block": original.signatures["identity_block"]})
+    done = expected._generate(one, tmp_path)
     assert set(done.values()) == {"unchanged"}
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 

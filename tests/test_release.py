@@ -15,14 +15,15 @@ import notebooks
 from grader import release
 
 PUBLIC = {"__init__", "selfcheck", "expected", "probe", "checks", "diagnosis", "matching", "agreement",
-          "measurement", "results", "spec", "errors"}
+          "measurement", "results", "spec", "errors", "places", "versions/__init__",
+          "versions/course/resnets_utils", "versions/course/test_utils", "versions/course/public_tests"}
 MISTAKE = {v.id: v for v in corpus.MISTAKES}
 
 # Runs the bundle's notebook as a student would, top to bottom, up to the data cells.
 RUNNER = r'''
 import json, sys
 import nbformat
-nb = nbformat.read("ResNets.ipynb", as_version=4)
+nb = nbformat.read(sys.argv[2], as_version=4)
 skip = set(json.loads(sys.argv[1]))
 ns = {}
 for cell in nb.cells:
@@ -86,15 +87,16 @@ def test_a_public_module_that_imports_solution_stops_the_build(tmp_path):
         release.public_modules(tmp_path)
 
 
-def _run(bundle, tmp_path, sources, skip=()):
+def _run(bundle, tmp_path, sources, skip=(), notebook="ResNets.ipynb"):
     """Fill the bundle's notebook with `sources`, then run its cells from a copy outside the repository."""
     work = tmp_path / "student"
     subprocess.run(["cp", "-r", str(bundle), str(work)], check=True)
-    nb = notebooks.filled(sources, nbformat.read(work / "ResNets.ipynb", as_version=4))
-    notebooks.write(nb, work / "ResNets.ipynb")
+    nb = notebooks.filled(sources, nbformat.read(work / notebook, as_version=4))
+    notebooks.write(nb, work / notebook)
     (tmp_path / "runner.py").write_text(RUNNER)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, str(tmp_path / "runner.py"), json.dumps(list(skip))], cwd=work, env=env,
+    done = subprocess.run([sys.executable, str(tmp_path / "runner.py"), json.dumps(list(skip)), notebook], cwd=work,
+                          env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"GRADER {work / 'grader' / '__init__.py'}" in done.stdout
@@ -123,3 +125,23 @@ def test_bundle_checks_fail_a_mistaken_notebook_with_the_graders_messages(bundle
     for check in grade_variant(mistake, expected_outputs):  # the grader's own messages, word for word
         for message in check.messages:
             assert message in out
+
+
+@pytest.mark.slow
+def test_the_2021_bundle_checks_its_own_notebook_with_the_course_imports(tmp_path_factory, tmp_path):
+    """The 2021 notebook's bundle: its import cell finds resnets_utils, test_utils and public_tests beside
+    it, and its checks judge the 2021 signatures (a block ignoring `training` fails its activations)."""
+    from grader import versions
+
+    bundle = release.build(tmp_path_factory.mktemp("dist2021"), version=versions.get("2021"))
+    assert bundle.name == "Residual_Networks-2021"
+    assert {"resnets_utils.py", "test_utils.py", "public_tests.py", "Residual_Networks.ipynb"} <= set(_files(bundle))
+    reference = (notebooks.ROOT / "solution" / "v2021.py").read_text().split('"""', 2)[2]
+    ignored = reference.replace("(X, training=training)", "(X)", 1)
+    sources = {"identity_block": ignored, "convolutional_block": "pass", "ResNet50": "pass"}
+    out = _run(bundle, tmp_path, sources, skip=("check_ResNet50(ResNet50)", "model = ResNet50"),
+               notebook="Residual_Networks.ipynb")
+    assert "RESULT check_identity_block(identity_block) False" in out
+    assert "FAIL  identity_block / activations: 0 of 12 points" in out
+    assert "PASS  identity_block / shapes: 10 of 10 points" in out and "/ names" not in out
+    assert "hint: main path BatchNormalization 1 does not follow the block's training argument" in out

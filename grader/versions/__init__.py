@@ -39,6 +39,7 @@ class Version:
     notebook: str  # the assignment notebook, relative to the project
     course_modules: dict = field(default_factory=dict)  # module name -> its source, relative to grader/versions
     hints: dict = field(default_factory=dict)  # hint id -> the text this version gives it
+    keras2_defaults: tuple = ()  # Keras 2 defaults its notebook was taught with (grader.probe.KERAS2_DEFAULTS)
 
     @property
     def functions(self):
@@ -92,7 +93,8 @@ def _load(folder):
             signatures=dict(raw["signatures"]), cases={f: tuple(c) for f, c in raw["cases"].items()},
             points=points, modes=dict(raw.get("modes", {})), reference=dict(raw["reference"]),
             expected=str(raw["expected"]), notebook=str(raw["notebook"]),
-            course_modules=dict(raw.get("course_modules", {})), hints=dict(raw.get("hints", {})))
+            course_modules=dict(raw.get("course_modules", {})), hints=dict(raw.get("hints", {})),
+            keras2_defaults=tuple(raw.get("keras2_defaults", ())))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise VersionError(f"{folder / 'version.json'} is malformed: {exc}") from None
     if version.id != folder.name:
@@ -157,7 +159,11 @@ def detect(sources, forced=None):
     if forced:
         version = get(forced)
         return Detection(version, f"graded as the {version.id} version (chosen by the instructor)")
-    defined = defined_signatures(sources)
+    return detect_parameters(defined_signatures(sources))
+
+
+def detect_parameters(defined):
+    """`detect` from {function: its parameter names} (a student's own functions, in the self-checks)."""
     if not defined:
         version = get()
         return Detection(version, f"no graded function defined: graded as the {version.id} version")
