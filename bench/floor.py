@@ -1,6 +1,11 @@
 """Row (a) of the benchmark: the floor. A bare process that imports TensorFlow, then builds and runs
-the models the grader builds (every case of every function, in inference and training mode)."""
+the models the grader builds (every case of every function, in inference and training mode).
 
+`floor.py VERSION` does it for a notebook version's reference, each mode as that version runs it
+(a 2021 block is built twice: called with training=False, then True)."""
+
+import importlib
+import sys
 import time
 
 t0 = time.perf_counter()
@@ -8,21 +13,22 @@ import tensorflow  # noqa: E402,F401
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import solution  # noqa: E402
-from grader.spec import CASES  # noqa: E402
+from grader import versions  # noqa: E402
 
+version = versions.get(sys.argv[1] if len(sys.argv) > 1 else None)
+reference = importlib.import_module(version.reference["module"])
 t_import = time.perf_counter() - t0
 rng = np.random.default_rng(0)
-for function, cases in CASES.items():
-    fn = getattr(solution, function)
+for function, cases in version.cases.items():
+    fn = getattr(reference, function)
     for case in cases:
-        keras.backend.clear_session()
-        if function == "ResNet50":
-            model = fn(**case["kwargs"])
-        else:
-            X = keras.Input(tuple(case["input_shape"]))
-            model = keras.Model(X, fn(X, **case["kwargs"]))
-        x = rng.uniform(-1, 1, (3, *model.inputs[0].shape[1:])).astype("float32")
-        model(x, training=False)
-        model(x, training=True)
+        for mode in version.modes_of(function).values():
+            keras.backend.clear_session()
+            if function == "ResNet50":
+                model = fn(**case["kwargs"], **mode["call"])
+            else:
+                X = keras.Input(tuple(case["input_shape"]))
+                model = keras.Model(X, fn(X, **case["kwargs"], **mode["call"]))
+            x = rng.uniform(-1, 1, (3, *model.inputs[0].shape[1:])).astype("float32")
+            model(x) if mode["run"] is None else model(x, training=mode["run"])
 print(f"import {t_import:.2f} s, total {time.perf_counter() - t0:.2f} s")

@@ -49,3 +49,27 @@ def test_notebook_checks_each_function_and_loads_and_trains():
     for f in FUNCTIONS:
         assert f"check_{f}({f})" in text
     assert "load_signs(" in text and ".fit(" in text and ".evaluate(" in text
+
+
+def test_every_versions_notebook_and_reference_have_its_signatures():
+    """Each version's assignment notebook (its stubs) and its reference define its functions exactly as its
+    version.json says, and the stubs leave the work to do."""
+    import importlib
+
+    import nbformat
+
+    from grader import versions
+
+    for version in map(versions.get, versions.ids()):
+        nb = nbformat.read(notebooks.ROOT / version.notebook, as_version=4)
+        defs = _defs(nb)
+        reference = ast.parse(inspect.getsource(importlib.import_module(version.reference["module"].split(".")[0]
+                                                                       if version.reference["module"] == "solution"
+                                                                       else version.reference["module"])))
+        ref_defs = {n.name: n for n in ast.walk(reference) if isinstance(n, ast.FunctionDef)}
+        for f in version.functions:
+            assert _signature(defs[f]) == version.signatures[f], (version.id, f)
+            if f in ref_defs:
+                assert _signature(ref_defs[f]) == version.signatures[f], (version.id, f)
+            stub = notebooks.graded_cell(nb, f).source
+            assert "### START CODE HERE ###" in stub and "= None" in stub.split("### START CODE HERE ###")[1]
