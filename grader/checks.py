@@ -316,6 +316,10 @@ def judge_function(expected, submitted, points, definition_errors=(), version=No
     if cases is None:
         note = (submitted.missing if submitted is not None and submitted.missing else
                 f"{expected.function} could not be measured")
+        failed = [e.split(" (in: ")[0] for e in definition_errors
+                  if re.search(rf"\b{expected.function}\b", e.partition(" (in: ")[2])]
+        if failed and submitted is not None and submitted.missing.endswith("is not defined"):
+            note += f": the cell that defines it failed ({failed[-1]})"
         limit = submitted.limit if submitted is not None else ""
         why = "limit" if limit else "not_defined" if submitted is not None and submitted.missing else "not_measured"
         return tuple(Check(expected.function, a, points[a], (), note, limit=limit, why=why) for a in aspects)

@@ -47,11 +47,12 @@ def _cls(check):
 
 def _summary(result):
     by = {(c.function, c.aspect): c for c in result.checks}
-    head = "".join(f"<th>{escape(a)}</th>" for a in ASPECTS)
+    aspects = [a for a in ASPECTS if any(c.aspect == a for c in result.checks)] or list(ASPECTS)  # as graded
+    head = "".join(f"<th>{escape(a)}</th>" for a in aspects)
     rows = []
     for f in FUNCTIONS:
         cells, got, mx = [], 0.0, 0.0
-        for a in ASPECTS:
+        for a in aspects:
             c = by.get((f, a))
             if c is None:
                 cells.append("<td>-</td>")
@@ -147,6 +148,8 @@ def render(result):
     ]
     if result.error:
         parts.append(f'<p class="error">Grading failed: {escape(result.error)}</p>')
+    if result.version:
+        parts.append(f'<p class="muted">Notebook version: {escape(result.version[2])}.</p>')
     parts += [f'<p class="muted">note: {escape(n)}</p>' for n in result.notes]
     parts.append(_summary(result))
     parts.append('<p class="muted">Each aspect is checked on several calls with different arguments. '

@@ -92,6 +92,9 @@ def test_wheel_holds_the_grader_its_expected_outputs_and_the_solution_and_nothin
     expected = {f"grader/expected/{p.name}" for p in (ROOT / "grader" / "expected").iterdir() if p.is_file()}
     assert expected and expected <= names
     assert {"grader/visibility.json", "grader/probe.py", "grader/cli.py", "solution/blocks.py"} <= names
+    versions = {"grader/versions/__init__.py", "grader/versions/2021/version.json", "grader/versions/course/resnets_utils.py",
+                "grader/expected/2021/identity_block.h5", "grader/expected/current/ResNet50.json", "solution/v2021.py"}
+    assert versions <= names  # every notebook version: its description, course modules, expected outputs, reference
     top = {n.split("/")[0] for n in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"grader", "solution", "signs"}  # no tests, bench, ...
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -70,10 +70,6 @@ class Version:
         """{module name: source} of the course modules a student's import cell expects."""
         return {name: (HERE / path).read_text() for name, path in self.course_modules.items()}
 
-    def describe(self):
-        """results.json's record of the version that graded a notebook."""
-        return {"id": self.id, "title": self.title}
-
 
 def _parameters(source):
     try:
