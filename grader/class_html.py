@@ -120,9 +120,13 @@ def _mistakes(figures):
     d = figures.get("deductions") or {}
     lead = ""
     if d:
-        lead = (f'<p>{d["explained"]} of {d["total"]} deductions explained (a student losing points on a function '
-                "counts once per function). Named mistakes come first; then, where no named mistake fits, what the "
-                "checks found, grouped by function, aspect, layer and difference.</p>")
+        pts = figures.get("points") or {}
+        worth = f', {pts["explained"]:g} of {pts["lost"]:g} points' if pts else ""
+        lead = (f'<p>{d["explained"]} of {d["total"]} deductions explained{worth} (a student losing points on a '
+                "function counts once per function). Named mistakes come first; then, where no named mistake fits, "
+                "what the checks found: one entry per mistake, the same students' differences on the same layers in "
+                "any aspect, a failed call with the layers it never built. A deduction two mistakes explain is "
+                "split between them.</p>")
         if d["unexplained"]:
             lead += ('<p class="error">Not explained: ' + escape(", ".join(f'{u["submission"]} ({u["function"]})'
                                                                           for u in d["unexplained"])) + "</p>")
@@ -131,15 +135,17 @@ def _mistakes(figures):
     graded = figures["graded"] or 1
     body = []
     for m in rows:
-        what = {"named": "named", "error": "not graded"}.get(m["kind"], f'{m.get("aspect", "")}')
+        what = {"named": "named", "error": "not graded"}.get(m["kind"], "found")
+        aspects = ", ".join(m.get("aspects") or [m.get("aspect", "")])
         detail = "" if m["kind"] == "found" else f' &middot; e.g. {escape(m["example"])}'
         body.append(
             f'<tr class="{escape(m["kind"])}"><td class="num">{m["students"]}</td><td><b>{escape(m["title"])}</b>'
-            f'<br><span class="muted">{escape(", ".join(m["functions"]))} &middot; {escape(what)}{detail}</span></td>'
-            f'<td class="num">{100 * m["students"] / graded:.0f}%</td>'
+            f'<br><span class="muted">{escape(", ".join(m["functions"]))} &middot; {escape(aspects)} &middot; '
+            f'{escape(what)}{detail}</span></td>'
+            f'<td class="num">{100 * m["students"] / graded:.0f}%</td><td class="num">{_points(m.get("points"))}</td>'
             f'<td class="links">{" ".join(_link(s["submission"], s["report"]) for s in m["submissions"])}</td></tr>')
     return (lead + '<table class="mistakes"><tr><th>students</th><th>mistake</th><th>of graded</th>'
-            f'<th>their reports</th></tr>{"".join(body)}</table>')
+            f'<th>points lost, in all</th><th>their reports</th></tr>{"".join(body)}</table>')
 
 
 def _checks_changed(checks):

@@ -7,6 +7,7 @@ fields of results.json are read (scores, and `extra_data`: error, limits, hint i
 never the wording of its messages, so rewording a message changes nothing here.
 """
 
+import ast
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ MISTAKE_TITLES = {
     "keras2_module": "Keras 2 code: an import path Keras 3 does not have",
     "keras2_output_shape": "Keras 2 code: output_shape, gone in Keras 3",
     "keras2_learning_phase": "Keras 2 code: set_learning_phase, gone in Keras 3",
+    # Not a hint of grader.diagnosis: the class report tells it from the graded code (class_report.unfinished).
+    "unfinished": "left unfinished: it returns None or still holds the assignment's stub (X = None)",
 }
 
 HISTOGRAM_BINS = 10  # of 10% each, and a bar of its own for full marks
@@ -187,13 +190,15 @@ def difference(finding):
 
 
 def _entry(by, key, **fields):
-    return by.setdefault(key, {"id": key, "functions": [], "submissions": [], **fields})
+    return by.setdefault(key, {"id": key, "functions": [], "submissions": [], "aspects": [], **fields})
 
 
-def _add(entry, function, s):
-    """Count submission `s` under `entry`, for `function` (each submission records its own functions)."""
+def _add(entry, function, s, aspect=""):
+    """Count submission `s` under `entry`, for `function` (each submission records its own functions) and `aspect`."""
     if function and function not in entry["functions"]:
         entry["functions"].append(function)
+    if aspect and aspect not in entry["aspects"]:
+        entry["aspects"].append(aspect)
     mine = next((m for m in entry["submissions"] if m["submission"] == s.name), None)
     if mine is None:
         mine = {"submission": s.name, "report": s.report, "functions": []}
@@ -202,69 +207,241 @@ def _add(entry, function, s):
         mine["functions"].append(function)
 
 
+def _credit(entry, name, cents):
+    """Give `entry` its share (in cents) of a deduction of submission `name`."""
+    entry["cents"] = entry.get("cents", 0) + cents
+    mine = next(m for m in entry["submissions"] if m["submission"] == name)
+    mine["cents"] = mine.get("cents", 0) + cents
+
+
 def _lost(test):
     return test.get("score", 0) < test.get("max_score", 0)
 
 
-def mistakes(subs):
-    """Every deduction under at least one mistake: the named ones (grader.diagnosis's hints) first, then what
-    the checks found where no hint fires, grouped by function, aspect, layer and difference; each by count.
+def _cents(test):
+    """The points a test lost, in hundredths: the entries that share a deduction split it without rounding."""
+    return max(0, round(100 * (test.get("max_score", 0) - test.get("score", 0))))
 
-    Differences found in exactly the same students (one mistake seen on several layers) are one entry.
-    """
-    named, found = {}, {}
-    for s in subs:
-        if s.error:
-            kind = s.data.get("error_kind") or "not graded"
-            entry = _entry(named, f"error:{kind}", title=f"could not be graded: {kind}", example=s.error, kind="error")
-            for t, data in s.tests():
-                if _lost(t):
-                    _add(entry, data.get("function", ""), s)
+
+def _shares(cents, n):
+    """`cents` split into `n` whole shares that add up to it (the first ones take the remainder)."""
+    base, extra = divmod(cents, n)
+    return [base + (i < extra) for i in range(n)]
+
+
+def _stub_left(source, function):
+    """What shows `function` was left unfinished in its graded code: the stub's placeholder still assigned
+    ('X = None', as every version's template has it, so an untouched stub shows too), or no value returned
+    ('returns None'); '' when neither, or when the code is unknown."""
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+    if not defs:
+        return ""
+    nodes = list(ast.walk(defs[-1]))
+    for n in nodes:
+        if (isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and n.value.value is None
+                and all(isinstance(t, ast.Name) for t in n.targets)):
+            return ast.unparse(n)
+    returned = [n.value for n in nodes if isinstance(n, ast.Return) and n.value is not None]
+    return "" if any(not (isinstance(v, ast.Constant) and v.value is None) for v in returned) else "returns None"
+
+
+def _failed_call(tests):
+    """The first failed call among one function's lost tests ('' when every call ran)."""
+    return next((f.get("found", "") or "failed" for t, data in tests if _lost(t)
+                 for f in data.get("findings", []) if f.get("issue") == "error"), "")
+
+
+def unfinished(s):
+    """{function: what shows it}, for each function of `s` left unfinished (grader.class_report._stub_left)
+    whose call failed: the stub, not a mistake in the student's own code, is what costs the points."""
+    out = {}
+    for function in dict.fromkeys(data.get("function", "") for _, data in s.tests()):
+        left = _stub_left(s.code.get(function), function) if s.code else ""
+        error = _failed_call([(t, d) for t, d in s.tests() if d.get("function") == function]) if left else ""
+        if left and error:
+            out[function] = (left, error)
+    return out
+
+
+def _unfinished_entry(by, function, left, error):
+    what = "no value returned" if left == "returns None" else f"`{left}` left from the stub"
+    return _entry(by, f"unfinished:{function}", kind="named",
+                  title=f"{function} {MISTAKE_TITLES['unfinished']}",
+                  example=f"{function}: {what}; the call failed: {_normalised(error)}")
+
+
+def _causes(s, data, left, named, found):
+    """The entries that explain one lost test of `s`: its function left unfinished, else the named mistakes
+    behind it, else what the checks found."""
+    function, aspect = data.get("function", ""), data.get("aspect", "")
+    if function in left:
+        return [_unfinished_entry(named, function, *left[function])]
+    hints = _named(data)
+    out = []
+    for hint, text in hints:
+        entry = _entry(named, hint, title=MISTAKE_TITLES.get(hint, hint.replace("_", " ")), example=text,
+                       kind="named")
+        entry["example"] = entry["example"] or text
+        out.append(entry)
+    if hints:
+        return out
+    for f in data.get("findings", []):
+        if f.get("issue") == "consequence":
             continue
+        layer, what = difference(f)
+        where = "" if f.get("issue") in WHOLE_FUNCTION else aspect  # the same in every aspect: one entry
+        key = f"found:{function}:{where}:{f.get('issue', '')}:{layer}:{what}"
+        entry = _entry(found, key, kind="found", function=function, aspect=where, issue=f.get("issue", ""),
+                       layers=[layer] if layer else [], difference=what, order=len(found))
+        if all(e is not entry for e in out):
+            out.append(entry)
+    return out
+
+
+# Where the checks name the whole model rather than a layer (total_params, output_shape, the output).
+WHOLE_MODEL = frozenset({"model", "output"})
+# A call that failed, and what it then never built: the failure explains the missing layers.
+FAILED_CALL, NEVER_BUILT = frozenset({"error"}), frozenset({"missing", "layers_missing"})
+
+
+def _places(part):
+    """The layers a found part names, the whole model left out."""
+    return set(part["layers"]) - WHOLE_MODEL
+
+
+def _one_mistake(a, b):
+    """Whether two parts of the same function and students are one mistake: one difference on several
+    layers (the same aspect and issue), one layer seen wrong by several aspects (a layer in common), or a
+    failed call and the layers it never built."""
+    issues = {a["issue"], b["issue"]}
+    return ((a["aspect"], a["issue"]) == (b["aspect"], b["issue"]) or bool(_places(a) & _places(b))
+            or bool(issues & FAILED_CALL and issues & NEVER_BUILT))
+
+
+def _whole_model(cluster):
+    return all(not _places(p) and p["issue"] not in WHOLE_FUNCTION for p in cluster)
+
+
+def _beside(model, rest):
+    """The one cluster in `rest` that a whole-model difference belongs to: the only one seen in the same
+    aspect (other totals beside other layer counts), else the only one; None when it is not clear."""
+    aspects = {p["aspect"] for p in model}
+    same = [c for c in rest if aspects & {p["aspect"] for p in c}]
+    return same[0] if len(same) == 1 else rest[0] if len(rest) == 1 and not same else None
+
+
+def _clusters(parts):
+    """The found parts of one function and the same students, as lists that are one mistake each. A
+    difference of the whole model (other totals, another output) goes with the mistake beside it."""
+    clusters = []
+    for part in parts:
+        joined = [c for c in clusters if any(_one_mistake(part, p) for p in c)]
+        clusters = [c for c in clusters if c not in joined] + [[p for c in joined for p in c] + [part]]
+    rest = [c for c in clusters if not _whole_model(c)]
+    alone = []
+    for model in (c for c in clusters if _whole_model(c)):
+        home = _beside(model, rest)
+        if home is None:
+            alone += model
+        else:
+            home += model
+    clusters = rest + ([alone] if alone else [])  # differences of the whole model alone: one mistake
+    return [sorted(c, key=lambda p: p["order"]) for c in clusters]
+
+
+def _shown(parts):
+    """'layers: difference' for each difference of one mistake, in the order found (4 layers at most)."""
+    by = {}
+    for p in parts:
+        layers = by.setdefault(p["difference"], [])
+        layers += [layer for layer in p["layers"] if layer not in layers]
+    return [f"{', '.join(ls[:4])}{' ...' if len(ls) > 4 else ''}: {d}" if ls else d for d, ls in by.items()]
+
+
+def _merged(parts):
+    """One entry for the parts of one mistake: their students, aspects and points, the failed call first."""
+    # The failed call first, differences of the whole model last: stable, so in the order found otherwise.
+    parts = sorted(parts, key=lambda p: (p["issue"] not in WHOLE_FUNCTION, not _places(p)))
+    lead = parts[0]
+    entry = {k: v for k, v in lead.items() if k not in ("order", "aspect")}
+    entry["parts"] = [p["id"] for p in parts]
+    entry["layers"] = list(dict.fromkeys(layer for p in parts for layer in p["layers"]))
+    entry["aspects"] = _aspect_order(a for p in parts for a in p["aspects"])
+    entry["submissions"] = [dict(m) for m in lead["submissions"]]
+    shown = _shown(parts)
+    more = f" (and {len(shown) - 3} more, the same students)" if len(shown) > 3 else ""
+    aspects = "" if lead["issue"] in WHOLE_FUNCTION else f" {', '.join(entry['aspects'])}"  # the whole function
+    entry["title"] = f"{entry['function']}{aspects}: " + "; ".join(shown[:3]) + more
+    entry["example"] = "; ".join(shown[:12])
+    return entry
+
+
+def _aspect_order(aspects):
+    """The aspects in the order the grader grades them (any it does not know last)."""
+    aspects = list(dict.fromkeys(aspects))
+    return sorted(aspects, key=lambda a: ASPECTS.index(a) if a in ASPECTS else len(ASPECTS))
+
+
+def _points(entry):
+    """The entry with its points (from cents), in all and per submission."""
+    for m in entry["submissions"]:
+        m["points"] = m.pop("cents", 0) / 100
+    entry["points"] = entry.pop("cents", 0) / 100
+    entry["aspects"] = _aspect_order(entry["aspects"])
+    entry["students"] = len(entry["submissions"])
+    return entry
+
+
+def _split(lost, entry_of):
+    """Each deduction's points split among the entries that explain it (merged entries, not their parts, so
+    that one mistake found in several ways takes them whole)."""
+    for name, cents, ids in lost:
+        entries = list({id(entry_of[i]): entry_of[i] for i in ids}.values())
+        for entry, share in zip(entries, _shares(cents, len(entries) or 1)):
+            _credit(entry, name, share)
+
+
+def mistakes(subs):
+    """Every deduction under at least one mistake, one entry per mistake, each by count: the named ones
+    first (a function left unfinished, grader.diagnosis's hints), then what the checks found where no hint
+    fires. Each lost test's points are split among the entries that explain it, so that they add up to
+    the points the class lost.
+
+    What the checks found is one entry per mistake: the differences found in exactly the same students
+    for the same function, on the same layers in any aspect (or one difference on several layers, or a
+    failed call and the layers it never built), with the points they cost in all.
+    """
+    named, found, lost = {}, {}, []  # lost: (submission, cents, ids of the entries that explain it)
+    for s in subs:
+        kind = s.data.get("error_kind") or "not graded"
+        left = {} if s.error else unfinished(s)
         for t, data in s.tests():
             if not _lost(t):
                 continue
-            function, aspect = data.get("function", ""), data.get("aspect", "")
-            hints = _named(data)
-            for hint, text in hints:
-                entry = _entry(named, hint, title=MISTAKE_TITLES.get(hint, hint.replace("_", " ")), example=text,
-                               kind="named")
-                entry["example"] = entry["example"] or text
-                _add(entry, function, s)
-            if hints:
-                continue
-            for f in data.get("findings", []):
-                if f.get("issue") == "consequence":
-                    continue
-                layer, what = difference(f)
-                where = "" if f.get("issue") in WHOLE_FUNCTION else aspect  # the same in every aspect: one entry
-                key = f"found:{function}:{where}:{f.get('issue', '')}:{layer}:{what}"
-                entry = _entry(found, key, kind="found", function=function, aspect=where, issue=f.get("issue", ""),
-                               layers=[layer] if layer else [], difference=what)
-                _add(entry, function, s)
-    merged = {}
-    for entry in found.values():  # one mistake seen on several layers: the same students, one entry
-        group = (entry["function"], entry["aspect"], entry["issue"], tuple(m["submission"] for m in entry["submissions"]))
-        if group in merged:
-            merged[group]["parts"].append(entry)
-        else:
-            merged[group] = {**entry, "parts": [entry]}
-    out = list(named.values())
-    for entry in merged.values():
-        parts = entry.pop("parts")
-        entry["layers"] = [layer for p in parts for layer in p["layers"]]
-        shown = [f"{p['layers'][0]}: {p['difference']}" if p["layers"] else p["difference"] for p in parts]
-        if len({p["difference"] for p in parts}) == 1 and len(parts) > 1:
-            shown = [f"{', '.join(entry['layers'][:4])}{' ...' if len(parts) > 4 else ''}: {parts[0]['difference']}"]
-        more = f" (and {len(shown) - 3} more, the same students)" if len(shown) > 3 else ""
-        entry["title"] = f"{' '.join(filter(None, (entry['function'], entry['aspect'])))}: " + "; ".join(shown[:3]) + more
-        entry["example"] = "; ".join(shown[:12])
-        entry["id"] = parts[0]["id"]
-        out.append(entry)
-    for entry in out:
-        entry["students"] = len(entry["submissions"])
+            entries = ([_entry(named, f"error:{kind}", title=f"could not be graded: {kind}", example=s.error,
+                               kind="error")] if s.error else _causes(s, data, left, named, found))
+            for entry in entries:
+                _add(entry, data.get("function", ""), s, data.get("aspect", ""))
+            lost.append((s.name, _cents(t), [e["id"] for e in entries]))
+    groups = {}
+    for part in found.values():
+        groups.setdefault((part["function"], frozenset(m["submission"] for m in part["submissions"])), []).append(part)
+    merged = [_merged(c) for parts in groups.values() for c in _clusters(parts)]
+    _split(lost, {**named, **{i: e for e in merged for i in e.pop("parts")}})
+    out = [_points(entry) for entry in list(named.values()) + merged]
     order = {"named": 0, "error": 1, "found": 2}
     return sorted(out, key=lambda e: (order[e["kind"]], -e["students"], e["id"]))
+
+
+def points(subs, found_mistakes):
+    """The points the graded tests lost, and those the mistakes' entries take (the same, when every
+    deduction is explained)."""
+    lost = sum(_cents(t) for s in subs for t, _ in s.tests() if _lost(t))
+    return {"lost": lost / 100, "explained": sum(round(100 * e["points"]) for e in found_mistakes) / 100}
 
 
 def deductions(subs, found_mistakes):
@@ -330,6 +507,7 @@ def figures(subs, template=None):
         "pass_rates": pass_rates(subs),
         "mistakes": found_mistakes,
         "deductions": deductions(subs, found_mistakes),
+        "points": points(subs, found_mistakes),
         "identical": identical(subs, template),
         "isolation": isolation(subs),
     }

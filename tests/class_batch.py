@@ -19,7 +19,27 @@ from grader.judge import judge
 from grader.measurement import FunctionMeasurement
 from test_corpus import measure_variant
 
-VARIANT = {v.id: v for v in corpus.MISTAKES + corpus.EQUIVALENTS}
+# Mistakes that each cost a function several aspects, as students make them: stage 5's identity blocks
+# given filters [256, 256, 2048]; ResNet50 left unfinished at its end (`X = None`, the stub's placeholder);
+# convolutional_block's shortcut and Add left as the stub had them, so that it returns None.
+STAGE5_FILTERS = corpus.Variant(
+    "resnet-stage5-identity-filters", "ResNet50",
+    (("X = identity_block(X, 3, list(filters), stage=stage, block=letter)",
+      "X = identity_block(X, 3, [256, 256, 2048] if stage == 5 else list(filters), stage=stage, block=letter)"),),
+    ("shapes", "params", "activations"))
+RESNET_UNFINISHED = corpus.Variant(
+    "resnet-unfinished", "ResNet50",
+    ((f'X = {corpus.AVG_POOL}(X)\n    X = layers.Flatten()(X)\n'
+      '    X = layers.Dense(classes, activation="softmax", name="fc" + str(classes))(X)', "X = None"),),
+    ("names", "shapes", "params", "activations"))
+CONV_RETURNS_NONE = corpus.Variant(
+    "conv-unfinished-returns-none", "convolutional_block",
+    ((corpus.SHORTCUT_CONV, "X_shortcut = None"), (corpus.SHORTCUT_BN + "\n", ""),
+     ('X = layers.Add()([X, X_shortcut])\n    return layers.Activation("relu")(X)', "X = None\n    return X")),
+    ("names", "shapes", "params", "activations"))
+MULTI_ASPECT = (STAGE5_FILTERS, RESNET_UNFINISHED, CONV_RETURNS_NONE)
+
+VARIANT = {v.id: v for v in corpus.MISTAKES + corpus.EQUIVALENTS + MULTI_ASPECT}
 # The message grader.kernel gives a measurement that runs out of time.
 TIMEOUT = "measuring identity_block took longer than its limit of 120 s"
 
@@ -70,6 +90,16 @@ def _class(expected):
         ("twin_hal", notebooks.solved(identity_block=twin_source()), twin),
         ("twin_ivy", notebooks.solved(identity_block=restyled(twin_source())), twin),
     ]
+
+
+def multi_aspect_class(expected):
+    """A full-marks student and two students per MULTI_ASPECT mistake but the last (one), as _class gives them."""
+    full = ("full_amy", notebooks.solved(), dict(expected))
+    names = {STAGE5_FILTERS: ("s5_bob", "s5_cat"), RESNET_UNFINISHED: ("none_dan", "none_eve"),
+             CONV_RETURNS_NONE: ("stub_fay",)}
+    return [full] + [(name, notebooks.solved(**{v.function: v.source()}),
+                      {**expected, v.function: _measured(v.id, expected)})
+                     for v in MULTI_ASPECT for name in names[v]]
 
 
 def write_results(tmp_path, expected):
