@@ -14,7 +14,7 @@ import io
 import json
 from pathlib import Path
 
-from grader import class_html, class_report, regrade, similarity
+from grader import class_html, class_report, regrade, similarity, versions
 from grader.errors import SubmissionError
 from grader.record import read_manifest, write_atomic
 from grader.submission import extract_definitions, read_notebook
@@ -24,8 +24,8 @@ JSON_FILE = "class.json"
 HTML_FILE = "class.html"
 REGRADE_CSV = "regrade.csv"
 REGRADE_STATE = ".grader-regrade.json"  # the scores the class report was last written with, and those before
-# The assignment's own stubs: a function left as the template had it is not an answer.
-TEMPLATE = Path(__file__).resolve().parent.parent / "assignment" / "ResNets.ipynb"
+# The assignment's own stubs, in every notebook version: a function left as its template had it is not an answer.
+TEMPLATE = tuple(versions.ROOT / v.notebook for v in map(versions.get, versions.ids()))
 
 
 def graded_code_of(path):
@@ -37,11 +37,18 @@ def graded_code_of(path):
     return similarity.graded_sources([source for _, source in extraction.cells])
 
 
-def template_version(path=TEMPLATE):
-    """The template's normalised graded code, or None when there is no template."""
-    if path is None or not Path(path).is_file():
+def template_version(paths=TEMPLATE):
+    """{function: the normalised graded code of each template (one path, or several: a class may mix the
+    notebook's versions)}, or None when there is no template."""
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths or ()) if Path(p).is_file()]
+    if not paths:
         return None
-    return {f: similarity.normalise(src) for f, src in graded_code_of(path).items() if src}
+    out = {}
+    for path in paths:
+        for f, src in graded_code_of(path).items():
+            if src:
+                out.setdefault(f, set()).add(similarity.normalise(src))
+    return {f: frozenset(codes) for f, codes in out.items()}
 
 
 def _code(folder, notebook, key):

@@ -99,11 +99,12 @@ def _problems(figures):
 
 def _pass_rates(figures):
     by = {(c["function"], c["aspect"]): c for c in figures["pass_rates"]}
-    head = "".join(f"<th>{escape(a)}</th>" for a in ASPECTS)
+    aspects = [a for a in ASPECTS if any(by[(f, a)]["graded"] for f in FUNCTIONS)] or list(ASPECTS)  # those graded
+    head = "".join(f"<th>{escape(a)}</th>" for a in aspects)
     rows = []
     for f in FUNCTIONS:
         cells = []
-        for a in ASPECTS:
+        for a in aspects:
             c = by[(f, a)]
             if c["rate"] is None:
                 cells.append('<td class="rate">-</td>')

@@ -156,12 +156,15 @@ class Group:
 
 
 def version(codes, template=None):
-    """{function: canonical code} for one submission, leaving out functions left as the template had them."""
+    """{function: canonical code} for one submission, leaving out functions left as a template had them
+    (`template`: {function: a template's canonical code, or a set of them})."""
     template = template or {}
     out = {}
     for function in FUNCTIONS:
         canonical = normalise(codes.get(function))
-        if canonical is not None and canonical != template.get(function):
+        stubs = template.get(function)
+        stubs = stubs if isinstance(stubs, (set, frozenset)) else {stubs}
+        if canonical is not None and canonical not in stubs:
             out[function] = canonical
     return out
 

@@ -273,7 +273,7 @@ def test_other_students_or_other_layers_are_other_entries():
 @pytest.mark.parametrize("notebook", ["ResNets.ipynb", "2021/Residual_Networks.ipynb",
                                       "current/Residual_Networks.ipynb"])
 def test_every_versions_untouched_stub_reads_as_unfinished_and_the_solution_does_not(notebook):
-    template = class_files.graded_code_of(class_files.TEMPLATE.parent / notebook)
+    template = class_files.graded_code_of(notebooks.ROOT / "assignment" / notebook)
     assert {f: class_report._stub_left(src, f) for f, src in template.items()} == {
         "identity_block": "X = None", "convolutional_block": "X = None", "ResNet50": "X = None"}
     assert all(class_report._stub_left(src, f) == "" for f, src in notebooks.solution_sources().items())

@@ -102,3 +102,16 @@ def test_a_class_of_unique_answers_has_no_groups():
     versions = {f"s{i}": {"identity_block": f"def identity_block():\n    return {i}"} for i in range(4)}
     assert similarity.identical_groups(versions) == []
     assert similarity.distinct_versions(versions) == 4
+
+
+def test_every_versions_untouched_stubs_are_left_out_and_an_answer_is_not():
+    """A class may mix the notebook's versions: the untouched stubs of each are no answers to compare."""
+    from grader import class_files
+
+    template = class_files.template_version()
+    assert all(len(stubs) == 3 for stubs in template.values())  # one per version
+    for notebook in class_files.TEMPLATE:
+        assert similarity.version(class_files.graded_code_of(notebook), template) == {}, notebook
+    answered = dict(class_files.graded_code_of(class_files.TEMPLATE[1]))
+    answered["identity_block"] = answered["identity_block"].replace("X = None", "X = Add()([X, X_shortcut])", 1)
+    assert list(similarity.version(answered, template)) == ["identity_block"]
