@@ -81,21 +81,27 @@ class _signals_held:
 
 
 def gradebook_csv(rows):
-    """One row per submission, a column per check."""
+    """One row per submission, a column per check; after `submission`, the LMS's name, id and late mark
+    when a row has them (`student`: ((column, value), ...), grader.lms.Student.columns); last, the notebook
+    version it was graded as (a class may mix them; a newer version has no names columns)."""
+    lms_columns = list(dict.fromkeys(c for row in rows for c, _ in row.get("student", ())))
     columns = ["submission", "score", "max_score"]
     for row in rows:
         for t in row["tests"]:
             if t["name"] not in columns:
                 columns.append(t["name"])
-    columns.append("error")
+    columns += ["error", "version"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
+    w.writerow(columns[:1] + lms_columns + columns[1:])
     for row in rows:
         by = {t["name"]: t["score"] for t in row["tests"]}
         error = (row.get("extra_data") or {}).get("error", "")
-        w.writerow([row["submission"], row["score"], sum(t["max_score"] for t in row["tests"])]
-                   + [by.get(c, "") for c in columns[3:-1]] + [error])
+        version = ((row.get("extra_data") or {}).get("version") or {}).get("id", "")
+        student = dict(row.get("student", ()))
+        w.writerow([row["submission"]] + [student.get(c, "") for c in lms_columns]
+                   + [row["score"], sum(t["max_score"] for t in row["tests"])]
+                   + [by.get(c, "") for c in columns[3:-2]] + [error, version])
     return buf.getvalue()
 
 
@@ -104,8 +110,9 @@ class Batch:
     under `limits`); `expected_dir` is what the results are keyed on."""
 
     def __init__(self, out, limits=Limits(), workers=None, expected_dir=expected_outputs.DEFAULT_DIR,
-                 progress=True, visibility="visible", executor=None, version=None):
+                 progress=True, visibility="visible", executor=None, version=None, students=None):
         self.out = Path(out)
+        self.students = students or {}  # {results folder name: the LMS's columns for the gradebook} (grader.lms)
         self.visibility = visibility
         self.version = version  # a notebook version forced on every submission; None: each detected
         self.executor = executor or LocalPool(limits, workers, expected_dir, version)
@@ -180,5 +187,6 @@ class Batch:
             warnings.warn(f"the class report was not written: {type(exc).__name__}: {exc}", stacklevel=2)
 
     def _write_gradebook(self, jobs, payloads):
-        rows = [dict(payloads[j], submission=str(j.out.relative_to(self.out))) for j in jobs if j in payloads]
+        rows = [dict(payloads[j], submission=str(j.out.relative_to(self.out)),
+                     student=self.students.get(str(j.out.relative_to(self.out)), ())) for j in jobs if j in payloads]
         write_atomic(self.out / "gradebook.csv", gradebook_csv(rows))

@@ -1,4 +1,4 @@
-"""Command line: `python -m grader` (or `resnet-grader`) grade, class and expected.
+"""Command line: `python -m grader` (or `resnet-grader`) grade, class, export and expected.
 
 A thin layer: it parses arguments, calls the core, writes files and prints. It
 owns the exit status: 0 whenever every results.json was written.
@@ -28,6 +28,7 @@ EXPECTED_DIR = Path(__file__).parent / "expected"
 EXAMPLES = {
     "grade": "grade submissions/ --out results/hw3",
     "class": "class results/hw3",
+    "export": "export results/hw3 --canvas gradebook.csv --to canvas-import.csv",
     "expected": "expected",
 }
 
@@ -43,15 +44,17 @@ def _parser():
     examples = "\n".join(f"  {prog} {line}" for line in EXAMPLES.values())
     p = argparse.ArgumentParser(prog=prog, description="Grade ResNet-50 assignment notebooks.",
                                 epilog=f"examples:\n{examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, metavar="{grade,class,expected}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{grade,class,export,expected}")
 
     def command(name, text):
         return sub.add_parser(name, help=text, description=text,
                               epilog=f"example:\n  {prog} {EXAMPLES[name]}",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    g = command("grade", "grade one or more notebooks, or every notebook in a folder")
-    g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
+    g = command("grade", "grade one or more notebooks, every notebook in a folder, or a Canvas or Moodle download")
+    g.add_argument("submissions", nargs="+", type=Path,
+                   help="notebook files, folders, or the zip Canvas or Moodle downloads (or its folder; "
+                        "see docs/LMS.md)")
     g.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
     g.add_argument("--expected", type=Path, default=EXPECTED_DIR, help="expected outputs folder")
     g.add_argument("--notebook-version", choices=versions.ids(), default=None,
@@ -81,7 +84,21 @@ def _parser():
     c.add_argument("out", type=Path, metavar="OUT", help="the results folder a batch wrote (grade ... --out OUT)")
     c.add_argument("--template", type=Path, default=None,
                    help="the assignment notebook, whose untouched stubs are not compared as answers "
-                        "(default: assignment/ResNets.ipynb beside the grader, when there is one)")
+                        "(default: every notebook version's, assignment/ResNets.ipynb and assignment/*/*.ipynb "
+                        "beside the grader, when they are there)")
+    x = command("export", "write the grades and feedback of an LMS download's results into the LMS's import file")
+    x.add_argument("out", type=Path, metavar="OUT", help="the results folder `grade DOWNLOAD.zip --out OUT` wrote")
+    lms_file = x.add_mutually_exclusive_group(required=True)
+    lms_file.add_argument("--canvas", type=Path, metavar="GRADEBOOK.csv", help="the gradebook exported from Canvas")
+    lms_file.add_argument("--moodle", type=Path, metavar="WORKSHEET.csv", help="the grading worksheet from Moodle")
+    x.add_argument("--to", type=Path, required=True, metavar="FILE", help="the file to write, for the LMS to import")
+    x.add_argument("--column", default=None, metavar="NAME",
+                   help="Canvas: the assignment's column (its header, name or id; default: the only assignment)")
+    x.add_argument("--feedback-zip", type=Path, default=None, metavar="FILE",
+                   help="Moodle: also write each student's report.html in a zip for 'Upload multiple feedback files'")
+    x.add_argument("--missing", choices=("empty", "zero"), default="empty",
+                   help="what a student on the roster without a graded submission gets: their cell as exported "
+                        "(empty, the default) or 0")
     e = command("expected", "regenerate the expected outputs of every notebook version from its reference in solution/")
     e.add_argument("--out", type=Path, default=EXPECTED_DIR)
     e.add_argument("--notebook-version", choices=versions.ids(), default=None, help="only this version's")
@@ -186,26 +203,28 @@ def _grade(args):
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    submissions = expand(args.submissions)
+    submissions, students = _submissions(args)
+    if submissions is None:
+        return 2
     if args.scheduler:
         if args.expected.resolve() != EXPECTED_DIR.resolve():
             print("error: --expected cannot be used with --scheduler: each worker grades with the expected outputs "
                   "installed with its grader", file=sys.stderr)
             return 2
         with _Stopped():
-            return _grade_batch(args, submissions, shown, limits_from(args, submissions))
+            return _grade_batch(args, submissions, shown, limits_from(args, submissions), students)
     from grader.leftovers import NoRoom
     try:
         limits = resolved_limits(args, submissions)
     except NoRoom as exc:  # nothing can be graded here: each submission's result says why
         print(f"error: {exc}", file=sys.stderr)
-        _record_failures(args, submissions, str(exc), shown)
+        _record_failures(args, submissions, str(exc), shown, students)
         return 0
     if limits is None:
         return 2
     with _Stopped():
-        if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
-            return _grade_batch(args, submissions, shown, limits)
+        if students is not None or len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+            return _grade_batch(args, submissions, shown, limits, students)
         try:
             return _grade_one(args, submissions[0], shown, limits)
         except KeyboardInterrupt:
@@ -217,15 +236,36 @@ def _grade(args):
             return 128 + _Stopped.signum
 
 
-def _record_failures(args, submissions, why, shown):
+def _submissions(args):
+    """(the notebooks to grade, None), or, for a Canvas or Moodle download, (its students' notebooks staged in
+    OUT, {results folder: their LMS columns}) (grader.lms_files); (None, None) when none can be graded."""
+    from grader import lms_files
+
+    if not any(lms_files.is_download(p) for p in args.submissions):
+        return expand(args.submissions), None
+    try:
+        gathered = lms_files.gather(args.submissions, args.out)
+    except OSError as exc:  # the results folder cannot be written
+        print(f"error: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return None, None
+    for line in gathered.lines:
+        print(line, file=sys.stderr)
+    if not gathered.notebooks:
+        print(f"error: no notebook in {', '.join(map(str, args.submissions))} could be placed; "
+              f"what was left out, and why: {args.out / lms_files.UNPLACED}", file=sys.stderr)
+        return None, None
+    return gathered.notebooks, gathered.columns
+
+
+def _record_failures(args, submissions, why, shown, students=None):
     """Grading cannot start at all: every submission still gets its results.json and report, saying why."""
     from grader.batch import Batch, NotGraded
     from grader.grade import failed_result
     from grader.record import write_result
 
-    if len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
+    if students is not None or len(submissions) > 1 or any(p.is_dir() for p in args.submissions):
         Batch(args.out, expected_dir=args.expected, progress=False, visibility=shown,
-              executor=NotGraded(why)).run(submissions)
+              executor=NotGraded(why), students=students).run(submissions)
     elif submissions:
         write_result(args.out, failed_result(submissions[0].name, why), shown)
 
@@ -288,11 +328,11 @@ def _executor(args, limits):
     return LocalPool(limits, args.workers, args.expected, args.notebook_version)
 
 
-def _grade_batch(args, submissions, shown, limits):
+def _grade_batch(args, submissions, shown, limits, students=None):
     from grader.batch import Batch
 
     batch = Batch(args.out, limits, expected_dir=args.expected, progress=not args.no_progress, visibility=shown,
-                  executor=_executor(args, limits), version=args.notebook_version)
+                  executor=_executor(args, limits), version=args.notebook_version, students=students)
     try:
         payloads = batch.run(submissions)
     except KeyboardInterrupt:
@@ -332,14 +372,41 @@ def _class(args):
     if args.template is not None and not args.template.is_file():
         print(f"error: --template: no such file {args.template}", file=sys.stderr)
         return 2
-    figures_path, page = class_files.write(args.out, template=args.template or class_files.TEMPLATE)
+    figures_path, page = class_files.write(args.out, template=(args.template,) if args.template else class_files.TEMPLATE)
     print(f"class report: {page}; figures: {figures_path}")
+    return 0
+
+
+def _export(args):
+    from grader import lms_files
+
+    if args.canvas is not None and args.feedback_zip is not None:
+        print("error: --feedback-zip is for Moodle (--moodle); Canvas takes feedback in SpeedGrader", file=sys.stderr)
+        return 2
+    if args.moodle is not None and args.column is not None:
+        print("error: --column is for Canvas (--canvas): a Moodle worksheet has one Grade column", file=sys.stderr)
+        return 2
+    try:
+        if args.canvas is not None:
+            lines = lms_files.export_canvas(args.out, args.canvas, args.to, args.column, args.missing)
+        else:
+            lines = lms_files.export_moodle(args.out, args.moodle, args.to, args.feedback_zip, args.missing)
+    except GraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file to write: a folder, no permission, no room
+        print(f"error: cannot write {exc.filename or args.to}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(lines[0])
+    for line in lines[1:]:
+        print(line, file=sys.stderr)
+    print(f"import file: {args.to}; who is missing or unmatched: {args.out / lms_files.EXPORT_LISTS}")
     return 0
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    return {"grade": _grade, "class": _class, "expected": _expected}[args.command](args)
+    return {"grade": _grade, "class": _class, "export": _export, "expected": _expected}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The corpus is measured in-process by the grader's own probe, with each version's
 judged by its own checks (as tests/test_corpus.py does for the original).
 """
 
+import csv
 import importlib
 import json
 
@@ -165,6 +166,10 @@ def test_a_class_mixing_the_versions_is_graded_each_as_its_own(tmp_path):
                    "hostile": (70, "2021"), "broken": (65, "current")}
     assert len(results["2021"]["tests"]) == 9 and "names" not in json.dumps([t["name"] for t in results["2021"]["tests"]])
     assert "Notebook version: graded as the 2021 version" in results["2021"]["output"]
+    book = {row["submission"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
+    assert {name: row["version"] for name, row in book.items()} == {
+        "original": "original", "2021": "2021", "current": "current", "hostile": "2021", "broken": "current"}
+    assert book["2021"]["identity_block: names"] == "" and book["original"]["identity_block: names"] == "5"
     failed = [t for t in results["hostile"]["tests"] if t["score"] < t["max_score"]]
     assert {t["extra_data"]["function"] for t in failed} == {"identity_block"}
     assert ("identity_block is not defined: the cell that defines it failed (ModuleNotFoundError: No module named "
