@@ -169,7 +169,7 @@ def test_a_class_mixing_the_versions_is_graded_each_as_its_own(tmp_path):
     book = {row["submission"]: row for row in csv.DictReader((out / "gradebook.csv").open())}
     assert {name: row["version"] for name, row in book.items()} == {
         "original": "original", "2021": "2021", "current": "current", "hostile": "2021", "broken": "current"}
-    assert book["2021"]["identity_block: names"] == "" and book["original"]["identity_block: names"] == "5"
+    assert book["2021"]["identity_block: names"] == "" and book["original"]["identity_block: names"] == "5.0"
     failed = [t for t in results["hostile"]["tests"] if t["score"] < t["max_score"]]
     assert {t["extra_data"]["function"] for t in failed} == {"identity_block"}
     assert ("identity_block is not defined: the cell that defines it failed (ModuleNotFoundError: No module named "
