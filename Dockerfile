@@ -14,6 +14,8 @@
 # autograder.zip with gradescope/build.py, the second lays it out as Gradescope does
 # (/autograder/source), installs it with the zip's own setup.sh (same Python, same
 # requirements.lock) and runs the zip's own run_autograder. tests/test_gradescope.py checks this.
+# PrairieLearn runs the same image as an external grader, with the zip's prairielearn/run.sh as the
+# question's entrypoint (prairielearn/README.md; tests/test_prairielearn.py).
 #
 # The bases are build arguments. The defaults are Gradescope's Ubuntu 22.04 and an official Python
 # for the builder; where no image registry can be reached, `make image` (scripts/image.sh) makes a

@@ -4,7 +4,11 @@
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two stamps: .installed once the pinned requirements are in, .editable once the grader itself is
+# (editable: .venv/bin/dask, python and resnet-grader import this checkout from any folder, with no
+# PYTHONPATH). Targets depend on $(STAMP), the second: a .venv made before it existed only gets the latter.
+DEPS := $(VENV)/.installed
+STAMP := $(VENV)/.editable
 
 SUBMISSION ?= examples/example_submission.ipynb
 OUT ?= results
@@ -12,9 +16,14 @@ PYTEST_ARGS ?=
 
 .PHONY: grade expected test test-fast data train clean bwrap
 
-$(STAMP): requirements.lock
+$(DEPS): requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(DEPS)
+
+# Offline, with the venv's own setuptools; its build files go to a temporary folder, none into the tree.
+$(STAMP): $(DEPS) pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index -e .
 	touch $(STAMP)
 
 ## grade SUBMISSION (a notebook, several, or a folder of them) into OUT/results.json

@@ -3,6 +3,7 @@
     python gradescope/build.py [--out build/autograder.zip] [--root .]
 
 Contents, and nothing else: setup.sh and run_autograder at the root (as Gradescope requires),
+prairielearn/run.sh (PrairieLearn's entrypoint: the image made from the zip serves both),
 requirements.lock, the grader package with its expected outputs, and the reference solution's
 package (the grader hands solution/blocks.py to the kernel when it grades ResNet50). No tests,
 no venv, no data, no training code. Standard library only, so that it runs anywhere (the
@@ -10,15 +11,21 @@ Dockerfile's first stage included). The zip is reproducible: same files in, same
 """
 
 import argparse
+import json
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = {"setup.sh": "gradescope/setup.sh", "run_autograder": "gradescope/run_autograder"}
+SCRIPTS = {"setup.sh": "gradescope/setup.sh", "run_autograder": "gradescope/run_autograder",
+           "prairielearn/run.sh": "prairielearn/run.sh"}
+# The original's reference, and each notebook version's (the file its version.json names): the grader hands
+# a version's blocks to the kernel when it grades that version's ResNet50.
 FILES = ["requirements.lock", "solution/__init__.py", "solution/blocks.py", "solution/resnet50.py"]
+FILES += sorted({json.loads(p.read_text())["reference"]["blocks"] for p in (ROOT / "grader" / "versions").glob("*/version.json")}
+                - set(FILES))
 PACKAGES = ["grader"]  # every file in it (data files the grader reads included), less caches and dotfiles
-REQUIRED = ["grader/expected/*.json", "grader/expected/*.h5"]  # made by `make expected`
+REQUIRED = ["grader/expected/*.json", "grader/expected/*.h5", "grader/expected/*/*.h5"]  # made by `make expected`
 EXECUTABLE = set(SCRIPTS)
 EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -30,7 +30,7 @@ rm -rf /var/lib/apt/lists/*
 "$SOURCE/.venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check \
     -r "$SOURCE/requirements.lock"
 
-chmod +x "$SOURCE/run_autograder"
+chmod +x "$SOURCE/run_autograder" "$SOURCE/prairielearn/run.sh"  # unzipped without their modes in the Dockerfile
 [ -e /autograder/run_autograder ] && chmod +x /autograder/run_autograder || true
 
 # Fail the image build, not the first submission, if the grader cannot start.

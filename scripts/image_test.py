@@ -13,7 +13,10 @@ and the grader (tests/hostile.py's attempts, filled in with the paths where it i
 they keep their points only if every attempt is blocked. Then issue 22's misbehaviours
 (tests/neighbours.py), each in a container of its own, with and without bubblewrap: a fork bomb
 (run only once a bounded probe has hit a cap) and processes holding 9 GiB together; each must cost
-only identity_block, where it is, and leave the host most of its PIDs.
+only identity_block, where it is, and leave the host most of its PIDs. Last, the PrairieLearn entry
+(prairielearn/run.sh): the notebook with a mistake in a job folder mounted at /grade, run as
+PrairieLearn runs a job (the example question's entrypoint, no network, 2 GiB, 0.9 CPU); its
+results.json must be the conversion (grader/prairielearn.py) of the one graded here.
 
 Also measured per container: wall time of the whole `run`, CPU time and peak memory of the
 container's process tree (sampled every 0.1 s, as gradescope/measure.py does on a host), and the
@@ -241,6 +244,24 @@ def load(path):
         return {"missing": f"{path}: {e}"}
 
 
+def run_prairielearn(engine, image, notebook, job):
+    """A PrairieLearn job in a fresh container, as PrairieLearn's grader host starts one: the job folder
+    at /grade (student/ and data/data.json), the entrypoint the example question names, no network,
+    its default caps (2 GiB, 0.9 CPU, 1024 processes). Returns (exit status, wall seconds, output)."""
+    info = json.loads((ROOT / "prairielearn" / "example_question" / "info.json").read_text())
+    (job / "student").mkdir(parents=True)
+    (job / "data").mkdir()
+    shutil.copy(notebook, job / "student" / "ResNets.ipynb")
+    (job / "data" / "data.json").write_text(json.dumps({"params": {}, "correct_answers": {}}))
+    subprocess.run(["chmod", "-R", "a+rX", str(job)], check=True)
+    start = time.monotonic()
+    proc = subprocess.run(engine + ["run", "--rm", "--network", "none", "--memory", "2g", "--cpus", "0.9",
+                                    "--pids-limit", "1024", "-v", f"{job}:/grade",
+                                    "--entrypoint", info["externalGradingOptions"]["entrypoint"], image],
+                          capture_output=True, text=True, errors="replace")
+    return proc.returncode, time.monotonic() - start, proc.stdout + proc.stderr
+
+
 def describe(cg):
     parts = []
     if "cpu_ns" in cg:
@@ -260,11 +281,44 @@ def describe(cg):
     return "; ".join(parts) or "no cgroup accounting found"
 
 
+def prairielearn_case(engine, image, nbs, work, here_out, graded_here):
+    """The notebook with a mistake as a PrairieLearn job in a container; True when its results.json is
+    the conversion of the one graded here, and the question's files were made unreadable to others."""
+    from grader.prairielearn import convert
+
+    here_nb = next(here for name, here, _, _ in nbs if name == "mistake")
+    if here_nb not in graded_here:
+        a_out = here_out / here_nb.parent.name
+        graded_here[here_nb] = (grade_here(here_nb, a_out), load(a_out / "results.json"), a_out)
+    ra = graded_here[here_nb][1]
+    job = work / "prairielearn" / "grade"
+    status, wall, said = run_prairielearn(engine, image, here_nb, job)
+    rb, ours = load(job / "results" / "results.json"), load(job / "results" / "grader" / "results.json")
+    want = convert(ra)
+    same = rb == want
+    hidden = not (job / "data").stat().st_mode & 0o007
+    print(f"\nprairielearn: {'SAME' if same else 'DIFFERENT'} results.json in the container and converted from here's; "
+          f"score {rb.get('score')} (gradable {rb.get('gradable')}) in the container, {ra.get('score')} here; "
+          f"{len(rb.get('tests', []))} tests; exit {status}; wall {wall:.1f} s")
+    ours_same = comparable(ours) == comparable(ra)
+    print(f"  our results.json in the container: {'the same as here' if ours_same else 'DIFFERENT'}"
+          f" (isolation {ours.get('extra_data', {}).get('isolation', {}).get('summary', '?')}); "
+          f"/grade/data {'unreadable' if hidden else 'STILL READABLE'} to others")
+    if not same:
+        diff = difflib.unified_diff(json.dumps(want, indent=1, sort_keys=True).splitlines(),
+                                    json.dumps(rb, indent=1, sort_keys=True).splitlines(), "converted here",
+                                    "container", lineterm="", n=1)
+        print("\n".join("  " + line for line in list(diff)[:60]))
+        print("  container output (tail):\n" + "\n".join("    " + line for line in said.splitlines()[-20:]))
+    return same and status == 0 and hidden and ours_same
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="scripts/image_test.py", description=__doc__.splitlines()[0])
     p.add_argument("--no-build", action="store_true", help="use the image already built")
     p.add_argument("--keep", type=Path, help="keep the notebooks and results in this folder")
-    p.add_argument("--only", nargs="*", help="grade only these notebooks (correct, mistake, not-a-notebook, hostile)")
+    p.add_argument("--only", nargs="*",
+                   help="grade only these notebooks (correct, mistake, not-a-notebook, hostile, ..., prairielearn)")
     args = p.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # each comparison as it is made, also into a log
 
@@ -348,6 +402,8 @@ def main(argv=None):
                 print("\n".join("  " + line for line in list(diff)[:80]))
                 print(f"  container log: {b['log']}")
             failures += not ok
+        if not args.only or "prairielearn" in args.only:
+            failures += not prairielearn_case(engine_line, image, nbs, work, here_out, graded_here)
     finally:
         home_secret.unlink(missing_ok=True)
         if not args.keep:

@@ -86,7 +86,8 @@ def test_zip_holds_the_scripts_grader_and_lock_and_nothing_else(zip_path, tmp_pa
         lock = zf.read("requirements.lock")
         blocks = zf.read("solution/blocks.py")
     assert {"setup.sh", "run_autograder", "requirements.lock", "grader/__main__.py", "grader/cli.py",
-            "solution/blocks.py"} <= names
+            "solution/blocks.py", "solution/v2021.py", "solution/current.py", "grader/versions/2021/version.json",
+            "grader/expected/current/ResNet50.h5"} <= names  # every notebook version's reference and expected outputs
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "grader" / "expected").iterdir() if p.is_file()}
     assert expected and expected <= names
