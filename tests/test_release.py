@@ -22,6 +22,10 @@ MISTAKE = {v.id: v for v in corpus.MISTAKES}
 # Runs the bundle's notebook as a student would, top to bottom, up to the data cells.
 RUNNER = r'''
 import json, sys
+# A student's Python has no grader installed: leave out this checkout's editable install (its import hook,
+# which Python asks before sys.path, and any path entry of it), as a fresh environment would not have it.
+sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", type(f).__module__)]
+sys.path = [p for p in sys.path if "__editable__" not in p]
 import nbformat
 nb = nbformat.read(sys.argv[2], as_version=4)
 skip = set(json.loads(sys.argv[1]))
