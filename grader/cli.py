@@ -286,7 +286,7 @@ def _grade_one(args, submission, shown, limits):
         return kernels.pop() if kernels else pool.new()
 
     try:
-        expected = expected_outputs.load_versions(args.expected)
+        expected = expected_outputs.load_versions(args.expected, lazy=True)
         result = grade_notebook(submission, expected, limits, next_kernel, args.notebook_version)
     except GraderError as exc:
         result = failed_result(submission.name, f"the grader is not set up: {exc}")

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 import importlib
+from collections.abc import Mapping
 
 from grader import probe, versions
 from grader.agreement import deviation
@@ -113,9 +114,36 @@ def load_all(directory=DEFAULT_DIR, version=None):
     return {f: load(f, version.expected_dir(directory)) for f in version.functions}
 
 
-def load_versions(directory=DEFAULT_DIR):
-    """{version id: load_all of that version}: what a grader that may meet any version holds."""
-    return {v: load_all(directory, versions.get(v)) for v in versions.ids()}
+class ByVersion(Mapping):
+    """{version id: load_all of that version}, each loaded (and validated) when first asked for: a grade needs
+    only its own notebook's version, and loading all three costs three times one."""
+
+    def __init__(self, directory=DEFAULT_DIR):
+        self.directory, self._loaded = directory, {}
+
+    def __getitem__(self, version_id):
+        if version_id not in versions.ids():
+            raise KeyError(version_id)
+        if version_id not in self._loaded:
+            self._loaded[version_id] = load_all(self.directory, versions.get(version_id))
+        return self._loaded[version_id]
+
+    def __iter__(self):
+        return iter(versions.ids())
+
+    def __len__(self):
+        return len(versions.ids())
+
+
+def load_versions(directory=DEFAULT_DIR, lazy=False):
+    """{version id: load_all of that version}: what a grader that may meet any version holds. `lazy`: the
+    default version's loaded now (so a grader without expected outputs says so at once), the others
+    when first graded (ExpectedOutputsError then)."""
+    found = ByVersion(directory)
+    if lazy:
+        found[versions.DEFAULT]
+        return found
+    return {v: found[v] for v in found}
 
 
 def _arrays(path):

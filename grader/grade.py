@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader import grading_notebook, versions
 from grader.judge import judge
-from grader.errors import InvalidMeasurement, SubmissionError
+from grader.errors import ExpectedOutputsError, InvalidMeasurement, SubmissionError
 from grader.kernel import run_notebook
 from grader.matching import reference_tables
 from grader.measurement import FunctionMeasurement, from_wire
@@ -109,13 +109,15 @@ def grade_bytes(name, data, expected, limits=Limits(), next_kernel=None, version
     except SubmissionError as exc:
         return failed_result(name, str(exc), time.monotonic() - start, kind="unreadable")
     extraction = extract_definitions(nb)
-    expected = by_version(expected)
     detection = versions.detect([source for _, source in extraction.cells], version)
     v = detection.version
-    if v.id not in expected:
+    try:
+        expected = by_version(expected)[v.id]  # loaded now, where they are loaded when first needed
+    except KeyError:
         return failed_result(name, f"the expected outputs of the {v.id} version are not loaded; run `make expected`",
                              time.monotonic() - start, version=v)
-    expected = expected[v.id]
+    except ExpectedOutputsError as exc:
+        return failed_result(name, f"the grader is not set up: {exc}", time.monotonic() - start, version=v)
     notebook = grading_notebook.build(
         extraction.cells, PROBE_SOURCE.read_text(), v.blocks_source(), {f: list(v.cases[f]) for f in v.functions},
         {f: reference_tables(expected[f]) for f in v.functions}, {f: v.modes_of(f) for f in v.functions},

@@ -27,7 +27,8 @@ class GradingWorker:
             raise ValueError("a grading worker needs limits with their isolation resolved (grader.sandbox.resolve)")
         self.limits = limits
         self.isolation = sandbox.isolation_info(limits)
-        self.expected = expected_outputs.load_versions(expected_dir)  # GraderError when they cannot be loaded
+        # GraderError when the default version's cannot be loaded; the others' are loaded when first needed
+        self.expected = expected_outputs.load_versions(expected_dir, lazy=True)
         self.version = version  # the notebook version every submission is graded as; None: each its own
         self.kernels = WarmKernels(limits, **POOL)
         self.kernels.fill()  # the first kernel warms up while the batch is being planned

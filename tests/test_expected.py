@@ -12,6 +12,7 @@ import numpy as np
 
 import pytest
 
+import notebooks
 import solution
 from grader import expected, versions
 from grader.errors import ExpectedOutputsError
@@ -132,3 +133,23 @@ def wire_to_arrays(value):
     if isinstance(value, list):
         return [wire_to_arrays(v) for v in value]
     return value
+
+
+def test_each_versions_outputs_load_when_first_needed_and_a_missing_one_says_how_to_fix(tmp_path):
+    """A grader holds every version's expected outputs but loads a version's only when a notebook of it
+    comes; one that is missing fails that notebook's grade with `make expected`, not the grader."""
+    from grader.grade import grade_bytes
+
+    for ext in ("json", "h5"):  # the default version's only
+        for f in FUNCTIONS:
+            shutil.copyfile(expected.DEFAULT_DIR / f"{f}.{ext}", tmp_path / f"{f}.{ext}")
+    held = expected.load_versions(tmp_path, lazy=True)
+    assert list(held) == list(versions.ids()) and list(held._loaded) == [versions.DEFAULT]
+    with pytest.raises(ExpectedOutputsError, match="make expected"):
+        held["2021"]
+    notebook = (notebooks.ROOT / "assignment" / "2021" / "Residual_Networks.ipynb").read_bytes()
+    result = grade_bytes("n.ipynb", notebook, held)  # fails before any kernel is needed
+    assert result.score == 0 and "the grader is not set up" in result.error and "make expected" in result.error
+    assert {c.aspect for c in result.checks} == {"shapes", "params", "activations"}  # the 2021 version's checks
+    with pytest.raises(ExpectedOutputsError):
+        expected.load_versions(tmp_path)  # eager: every version at once
