@@ -45,6 +45,18 @@ def fingerprints_agree(want, got):
     return fingerprint_deviation(want, got) <= RTOL
 
 
+def first_differing_layer(ref, pairs, want, got):
+    """The first paired reference layer (in the reference's order) whose partner's outputs differ from its own
+    in one mode (`want`, `got`: ModeActivations), or whose partner has none measured; None when all agree."""
+    for r in ref.layers:
+        if r.index not in pairs or r.index not in want.layers:
+            continue
+        fp = got.layers.get(pairs[r.index])
+        if fp is None or not fingerprints_agree(want.layers[r.index], fp):
+            return r
+    return None
+
+
 def layer_outputs_agree(ref, sub, r, s):
     """Whether paired layers r (of case measurement ref) and s (of sub) give the same outputs in every mode.
 

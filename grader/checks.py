@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from grader.agreement import arrays_agree, fingerprints_agree, layer_outputs_agree, tolerance
+from grader.agreement import arrays_agree, first_differing_layer, layer_outputs_agree, tolerance
 from grader.diagnosis import diagnose, letter_l_note
 from grader.matching import NAMED_KINDS, describe, fmt, kind_label, match_layers
 from grader.measurement import MODES
@@ -171,10 +171,6 @@ def check_params(ref, sub, pairs):
 # ----------------------------------------------------------------------------- activations
 
 
-def _diverges(fp_ref, fp_sub):
-    return not fingerprints_agree(fp_ref, fp_sub)
-
-
 def _label(layer, layers):
     return describe(layer, layers) if layer.kind != "input" else "the input"
 
@@ -189,18 +185,14 @@ def locate_difference(ref, sub, pairs, want, got):
     the partners of its reference inputs, which agree: its own outputs differ, given the same
     inputs. Otherwise what feeds it is what differs.
     """
+    r = first_differing_layer(ref, pairs, want, got)
+    if r is None:
+        return None
     partner_of = {s: r for r, s in pairs.items()}
-    for r in ref.layers:
-        if r.index not in pairs or r.index not in want.layers:
-            continue
-        fp = got.layers.get(pairs[r.index])
-        if fp is not None and not _diverges(want.layers[r.index], fp):
-            continue
-        s = sub.layers[pairs[r.index]]
-        extra = tuple(sub.layers[p] for p in s.parents if p not in partner_of)
-        absent = tuple(ref.layers[p] for p in r.parents if p not in pairs)
-        return r, extra, absent
-    return None
+    s = sub.layers[pairs[r.index]]
+    extra = tuple(sub.layers[p] for p in s.parents if p not in partner_of)
+    absent = tuple(ref.layers[p] for p in r.parents if p not in pairs)
+    return r, extra, absent
 
 
 def _first_difference(ref, sub, pairs, want, got):

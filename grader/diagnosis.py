@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from grader import places, versions
-from grader.agreement import arrays_agree, fingerprints_agree, layer_outputs_agree
+from grader.agreement import arrays_agree, first_differing_layer, layer_outputs_agree
 from grader.matching import fmt
 from grader.measurement import MODES
 from grader.results import Hint
@@ -327,13 +327,9 @@ def _first_differing(case, mode):
     want, got = case.ref.activations.get(mode), case.sub.activations.get(mode)
     if want is None or got is None:
         return None, True
-    for r in case.ref.layers:
-        s = case.partner(r)
-        if s is None or r.index not in want.layers:
-            continue
-        fp = got.layers.get(s.index)
-        if fp is None or not fingerprints_agree(want.layers[r.index], fp):
-            return r, False
+    r = first_differing_layer(case.ref, case.pairs, want, got)
+    if r is not None:
+        return r, False
     return None, want.output.shape == got.output.shape and arrays_agree(want.output, got.output)
 
 

@@ -469,7 +469,9 @@ def activations(model, nodes, x, runs=(("inference", False), ("training", True))
     import keras
 
     probed = [i for i, n in enumerate(nodes) if type(n.operation).__name__ != "InputLayer"]
-    tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
+    tap = None  # a model of every node's output, built only for the runs that need one
+    if any(training is not None for _, training in runs):
+        tap = keras.Model(model.inputs, [nodes[i].outputs[0] for i in probed] + [model.outputs[0]])
     result = {}
     for mode, training in runs:
         if training is None:

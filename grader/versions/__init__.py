@@ -58,7 +58,10 @@ class Version:
 
     def parameters(self, function):
         """The parameter names of a function's signature, in order."""
-        return _parameters(f"def _{self.signatures[function]}: pass")
+        try:
+            return _parameters(ast.parse(f"def _{self.signatures[function]}: pass").body[0])
+        except SyntaxError:
+            return ()
 
     def expected_dir(self, root):
         return Path(root) if self.expected == "." else Path(root) / self.expected
@@ -71,11 +74,8 @@ class Version:
         return {name: (HERE / path).read_text() for name, path in self.course_modules.items()}
 
 
-def _parameters(source):
-    try:
-        fn = ast.parse(source).body[0]
-    except (SyntaxError, IndexError):
-        return ()
+def _parameters(fn):
+    """A def's parameter names, in order."""
     a = fn.args
     return tuple(p.arg for p in a.posonlyargs + a.args + a.kwonlyargs)
 
@@ -134,8 +134,7 @@ def defined_signatures(sources):
             continue
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in graded:
-                a = node.args
-                found[node.name] = tuple(p.arg for p in a.posonlyargs + a.args + a.kwonlyargs)
+                found[node.name] = _parameters(node)
     return found
 
 
